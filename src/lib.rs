@@ -1,1 +1,6 @@
+//! xenpool: keeps XenServer / XCP-ng resource pools in line with host aggregates.
+//!
+//! Module map (dependencies point one way, see `../shared/DESIGN.md`):
+//! `cli` parses the command line and dispatches to the parts below.
 
+pub mod cli;

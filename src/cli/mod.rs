@@ -1,0 +1,33 @@
+//! The `xenpool` command line: one clap `Command` enum, each variant owned by the module that
+//! implements it. Exit codes: 0 success, 1 the remote side refused, 2 usage, 3 unreachable or
+//! failed (subcommands document their own where they differ).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Top-level command line.
+#[derive(Debug, Parser)]
+#[command(name = "xenpool", version, about = "Keeps XenServer pools in line with host aggregates")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Every subcommand of `xenpool`.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the version and exit.
+    Version,
+}
+
+/// Parses the process arguments, runs the chosen subcommand and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Version => {
+            println!("xenpool {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+    }
+}
