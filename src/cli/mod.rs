@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 
 /// Top-level command line.
 #[derive(Debug, Parser)]
-#[command(name = "xenpool", version, about = "Keeps XenServer pools in line with host aggregates")]
+#[command(
+    name = "xenpool",
+    version,
+    about = "Keeps XenServer pools in line with host aggregates"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
