@@ -9,12 +9,14 @@
 pub mod evacuation;
 pub mod facts;
 pub mod master;
+pub mod pool_step;
 pub mod rebalance;
 pub mod schedule;
 
 pub use evacuation::{plan_evacuation, EvacuationPlan, Unplaceable, UnplaceableReason};
 pub use facts::{Blocker, EvacuationPolicy, HostFacts, VmFacts};
 pub use master::choose_master;
+pub use pool_step::{next_step, Departure, Fact, Intent, MemberIntent, PoolIntent, Problem, Step};
 pub use rebalance::{plan_rebalance, Leftover, LeftoverReason, RebalancePlan};
 pub use schedule::{Concurrency, Move, Schedule};
 
