@@ -1,8 +1,10 @@
 //! xenpool: keeps XenServer / XCP-ng resource pools in line with host aggregates.
 //!
 //! Module map (dependencies point one way, see `../shared/DESIGN.md`):
-//! `cli` parses the command line and dispatches to the parts below; `planner` holds the pure
-//! evacuation, rebalance and master-choice logic the agent runs.
+//! `cli` parses the command line and dispatches to the parts below; `agent` is the per-host
+//! reconciler; `planner` holds its pure decisions (next pool step, evacuation, rebalance,
+//! master choice).
 
+pub mod agent;
 pub mod cli;
 pub mod planner;
