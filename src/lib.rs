@@ -1,6 +1,8 @@
 //! xenpool: keeps XenServer / XCP-ng resource pools in line with host aggregates.
 //!
 //! Module map (dependencies point one way, see `../shared/DESIGN.md`):
-//! `cli` parses the command line and dispatches to the parts below.
+//! `cli` parses the command line and dispatches to the parts below; `xenapi` is the XenAPI
+//! client (agents and the manual `xapi` verbs only, never the control plane).
 
 pub mod cli;
+pub mod xenapi;
