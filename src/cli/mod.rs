@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod xapi;
+
 /// Top-level command line.
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +25,8 @@ pub struct Cli {
 enum Command {
     /// Print the version and exit.
     Version,
+    /// Talk to one XenServer host's XenAPI directly (manual checks, scripts).
+    Xapi(xapi::XapiArgs),
 }
 
 /// Parses the process arguments, runs the chosen subcommand and maps the outcome to an exit code.
@@ -33,5 +37,6 @@ pub fn main() -> ExitCode {
             println!("xenpool {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Xapi(args) => xapi::run(args),
     }
 }

@@ -11,7 +11,7 @@ mod states;
 
 pub use error_code::ErrorCode;
 pub use refs::{Ref, NULL_REF, REF_PREFIX};
-pub use states::{PowerState, TaskStatus, UnknownVariant};
+pub use states::{EventOperation, PowerState, TaskStatus, UnknownVariant};
 
 /// The XenAPI version xenpool speaks and the mock reports (`host.API_version_major/minor`).
 pub const API_VERSION: (u32, u32) = (2, 21);

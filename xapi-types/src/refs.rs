@@ -32,6 +32,13 @@ impl Ref {
     }
 }
 
+/// The default reference is the null reference, so records missing a `t ref` field read as unset.
+impl Default for Ref {
+    fn default() -> Self {
+        Ref::null()
+    }
+}
+
 impl fmt::Display for Ref {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -59,5 +66,6 @@ mod tests {
         assert!(Ref::null().is_null());
         assert!(Ref::from("").is_null());
         assert!(!Ref::from("OpaqueRef:6a0c2f4e-0000-0000-0000-000000000000").is_null());
+        assert!(Ref::default().is_null());
     }
 }

@@ -88,6 +88,18 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// `event_operation`: what happened to the object an `event.from` record names.
+    EventOperation, "event_operation", {
+        /// The object was created (or already existed, for token `""`).
+        Add = "add",
+        /// The object was modified.
+        Mod = "mod",
+        /// The object was destroyed; the record has no snapshot.
+        Del = "del",
+    }
+);
+
 impl PowerState {
     /// The lower-case spelling used in error parameters (`VM_BAD_POWER_STATE [vm, "halted", "running"]`).
     pub fn as_error_param(self) -> &'static str {
@@ -127,5 +139,6 @@ mod tests {
         assert!(TaskStatus::Success.is_finished());
         assert!(TaskStatus::Cancelled.is_finished());
         assert_eq!("failure".parse::<TaskStatus>(), Ok(TaskStatus::Failure));
+        assert_eq!("del".parse::<EventOperation>(), Ok(EventOperation::Del));
     }
 }
