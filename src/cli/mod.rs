@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 
 /// Top-level command line.
 #[derive(Debug, Parser)]
-#[command(name = "xenpool", version, about = "Keeps XenServer pools in line with host aggregates")]
+#[command(
+    name = "xenpool",
+    version,
+    about = "Keeps XenServer pools in line with host aggregates"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,6 +23,11 @@ pub struct Cli {
 enum Command {
     /// Print the version and exit.
     Version,
+    /// Run the control plane (Nova-compatible API + native /v1 API).
+    Serve(crate::serve_cli::ServeArgs),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(crate::auth_cli::TokenCommand),
 }
 
 /// Parses the process arguments, runs the chosen subcommand and maps the outcome to an exit code.
@@ -29,5 +38,7 @@ pub fn main() -> ExitCode {
             println!("xenpool {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Serve(args) => crate::serve_cli::main(args),
+        Command::Token(cmd) => crate::auth_cli::main(cmd),
     }
 }
