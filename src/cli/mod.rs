@@ -27,6 +27,11 @@ enum Command {
     Version,
     /// Talk to one XenServer host's XenAPI directly (manual checks, scripts).
     Xapi(xapi::XapiArgs),
+    /// Run the control plane (Nova-compatible API + native /v1 API).
+    Serve(crate::serve_cli::ServeArgs),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(crate::auth_cli::TokenCommand),
 }
 
 /// Parses the process arguments, runs the chosen subcommand and maps the outcome to an exit code.
@@ -38,5 +43,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Xapi(args) => xapi::run(args),
+        Command::Serve(args) => crate::serve_cli::main(args),
+        Command::Token(cmd) => crate::auth_cli::main(cmd),
     }
 }
