@@ -2,9 +2,8 @@
 //!
 //! Loading validates everything that can be checked without the network: required keys,
 //! URLs, TLS options, and that secret files are private (mode 0600), naming the file and the
-//! fix on any failure. Secrets are read into [`Secret`]s, which never print.
+//! fix on any failure. Secrets are read into [`Password`]s, which never print.
 
-use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,37 +11,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::planner::Concurrency;
+use crate::xenapi::Password;
 
 /// Prefix of the environment variables that override file keys.
 pub const ENV_PREFIX: &str = "XENPOOL_AGENT_";
-
-/// A secret read from a file: shown as `<redacted>` by `Debug` and `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 /// The file's keys, as written.
 #[derive(Debug, Deserialize)]
@@ -103,13 +75,13 @@ pub struct AgentConfig {
     /// Base URL of `xenpool serve`.
     pub control_url: url::Url,
     /// The `agent` token bound to `host`.
-    pub token: Secret,
+    pub token: Password,
     /// This host's XAPI URL.
     pub xapi_url: url::Url,
     /// XAPI user name.
     pub xapi_username: String,
     /// XAPI password.
-    pub xapi_password: Secret,
+    pub xapi_password: Password,
     /// PEM CA file to verify XAPI's certificate with.
     pub xapi_ca_file: Option<PathBuf>,
     /// Pinned SHA-256 fingerprint of XAPI's certificate.
@@ -238,7 +210,7 @@ fn parse_url(key: &str, value: &str) -> Result<url::Url, ConfigError> {
 }
 
 /// Reads a one-line secret file, refusing files that others can read.
-fn read_secret(key: &str, path: &Path) -> Result<Secret, ConfigError> {
+fn read_secret(key: &str, path: &Path) -> Result<Password, ConfigError> {
     let meta = fs::metadata(path)
         .map_err(|e| ConfigError(format!("agent config: `{key}` {}: {e}", path.display())))?;
     #[cfg(unix)]
@@ -262,7 +234,7 @@ fn read_secret(key: &str, path: &Path) -> Result<Secret, ConfigError> {
             path.display()
         )));
     }
-    Ok(Secret::new(secret))
+    Ok(Password::new(secret))
 }
 
 #[cfg(test)]

@@ -101,6 +101,9 @@ pub struct Problem {
     pub message: String,
     /// What the operator can do.
     pub fix: String,
+    /// XAPI's error parameters (names in place of refs) when XAPI refused, else empty.
+    #[serde(default)]
+    pub params: Vec<String>,
     /// VMs involved, by name.
     pub vms: Vec<String>,
     /// Hosts involved, by name.
@@ -203,6 +206,7 @@ pub fn next_step(intent: &Intent, fact: &Fact, handover_allowed: bool) -> Step {
                 names.join(", ")
             ),
             fix: format!("remove {me} from all but one of them"),
+            params: vec![],
             vms: vec![],
             hosts: vec![me.into()],
         });
@@ -290,6 +294,7 @@ pub fn next_step(intent: &Intent, fact: &Fact, handover_allowed: bool) -> Step {
                 others.join(", "),
                 pool.aggregate
             ),
+            params: vec![],
             vms: vec![],
             hosts: others,
         });
@@ -319,6 +324,7 @@ fn join(pool: &PoolIntent, fact: &Fact, master: &str) -> Step {
             fix: format!(
                 "shut these VMs down or migrate them off {me}; the join then proceeds by itself"
             ),
+            params: vec![],
             vms: fact.running_vms.clone(),
             hosts: vec![me.into()],
         });
@@ -407,6 +413,7 @@ fn no_master_candidate(fact: &Fact) -> Problem {
             others.join(", ")
         ),
         fix: "enable or repair another member of the pool".into(),
+        params: vec![],
         vms: vec![],
         hosts: others,
     }

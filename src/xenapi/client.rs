@@ -183,7 +183,12 @@ impl Client {
     }
 
     /// POSTs the encoded call and returns the body of a 2xx answer, read under the size limit.
-    async fn post(&self, site: CallSite<'_>, params: &[Value], timeout: Duration) -> Result<Vec<u8>> {
+    async fn post(
+        &self,
+        site: CallSite<'_>,
+        params: &[Value],
+        timeout: Duration,
+    ) -> Result<Vec<u8>> {
         check_url(site.url)?;
         let limit = self.inner.options.limits.max_document_bytes;
         debug!(method = site.method, host = %site.url, "XenAPI call");
@@ -376,9 +381,9 @@ fn finish<T>(
             Some(items) => Err(site.failure(items.iter().map(param_text).collect())),
             None => Err(site.protocol("Status Failure without an ErrorDescription")),
         },
-        Some(other) => Err(site.protocol(format!(
-            "Status is {other:?}, expected Success or Failure"
-        ))),
+        Some(other) => {
+            Err(site.protocol(format!("Status is {other:?}, expected Success or Failure")))
+        }
         None => Err(site.protocol("response struct has no Status member")),
     }
 }

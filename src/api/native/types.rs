@@ -266,7 +266,7 @@ pub struct Resources {
 }
 
 /// Body of `POST /v1/agents/{host}/register`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentRegister {
     /// XAPI URL of the host.
@@ -306,7 +306,7 @@ pub struct Desired {
 }
 
 /// A host's state in one pool.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostState {
     /// State word.
@@ -318,7 +318,7 @@ pub struct HostState {
 }
 
 /// Body of `POST /v1/agents/{host}/report`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
     /// Aggregate id, uuid or name.
@@ -334,7 +334,11 @@ pub struct Report {
     #[serde(default)]
     pub host_state: Option<HostState>,
     /// Error (`null` clears).
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<Object>)]
     pub error: Option<Option<Value>>,
 }
@@ -349,7 +353,7 @@ pub struct Watch {
 }
 
 /// Body of `POST /v1/leases/{name}`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeaseRequest {
     /// Who holds it.
@@ -457,7 +461,7 @@ pub struct VmResult {
 }
 
 /// Body of `PATCH /v1/operations/{id}`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperationUpdate {
     /// New state.
@@ -474,7 +478,11 @@ pub struct OperationUpdate {
     #[serde(default)]
     pub vms: Option<Vec<VmResult>>,
     /// Error (`null` clears).
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<Object>)]
     pub error: Option<Option<Value>>,
     /// Warnings.
@@ -530,7 +538,7 @@ pub struct EventList {
 }
 
 /// Body of `POST /v1/events`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEvent {
     /// Kind (`a–z 0–9 . _`, 1–64).

@@ -1,0 +1,293 @@
+//! Carrying out evacuation and rebalance plans against XAPI: bounded-concurrency live
+//! migrations with retries of transient failures, per-VM outcomes, and each VM's home host
+//! recorded in its `other_config` before it leaves.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::task::JoinSet;
+use tracing::{info, info_span, warn, Instrument};
+
+use super::observe::{Observation, RefNames, HALTED_KEY, HOME_KEY};
+use crate::planner::{Concurrency, EvacuationPlan, Move, RebalancePlan, Schedule};
+use crate::xenapi::{Ref, Session, XenApiError};
+
+/// How often a migration that failed transiently is tried again.
+pub const MIGRATION_ATTEMPTS: u32 = 3;
+
+/// What happened to one VM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VmOutcome {
+    /// VM name.
+    pub name: String,
+    /// VM uuid (not part of the operation's wire form).
+    #[serde(skip)]
+    pub uuid: String,
+    /// Where it was.
+    pub from: Option<String>,
+    /// Where it went (or was meant to go).
+    pub to: Option<String>,
+    /// `migrated`, `shut_down`, `started`, `failed`, `unmovable`.
+    pub result: String,
+    /// XAPI's error, with names for refs, when it failed.
+    pub error: Option<String>,
+}
+
+/// Limits of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    /// Migration bounds.
+    pub concurrency: Concurrency,
+    /// Timeout of one migration task.
+    pub migration_timeout: Duration,
+}
+
+/// Sets `key` in a VM's `other_config`, replacing any value (XAPI refuses duplicate adds).
+pub async fn set_vm_key(
+    session: &Session,
+    vm: &Ref,
+    key: &str,
+    value: &str,
+) -> Result<(), XenApiError> {
+    session.vm_remove_from_other_config(vm, key).await?;
+    session.vm_add_to_other_config(vm, key, value).await
+}
+
+/// Sets `key` in a host's `other_config`, replacing any value.
+pub async fn set_host_key(
+    session: &Session,
+    host: &Ref,
+    key: &str,
+    value: &str,
+) -> Result<(), XenApiError> {
+    session.host_remove_from_other_config(host, key).await?;
+    session.host_add_to_other_config(host, key, value).await
+}
+
+/// Runs `moves` under `limits`, calling `progress` after each finished VM. Returns one outcome
+/// per move, in completion order.
+pub async fn run_moves(
+    session: &Session,
+    obs: &Observation,
+    moves: Vec<Move>,
+    limits: RunLimits,
+    record_home: Option<&str>,
+    mut progress: impl FnMut(&VmOutcome, usize, usize),
+) -> Vec<VmOutcome> {
+    let total = moves.len();
+    let mut schedule = Schedule::new(moves, limits.concurrency);
+    let mut attempts: BTreeMap<String, u32> = BTreeMap::new();
+    let mut running = JoinSet::new();
+    let mut outcomes = Vec::with_capacity(total);
+    loop {
+        while let Some(next) = schedule.start_next() {
+            let session = session.clone();
+            let vm_ref = obs.vm(&next.vm_uuid).map(|(r, _)| r.clone());
+            let host_ref = obs.host(&next.to).map(|h| h.reference.clone());
+            let home = record_home.map(str::to_owned);
+            let timeout = limits.migration_timeout;
+            let names = obs.ref_names();
+            let span = info_span!("migrate", vm = %next.vm, from = %next.from, to = %next.to);
+            running.spawn(
+                async move {
+                    let result = match (vm_ref, host_ref) {
+                        (Some(vm), Some(host)) => {
+                            migrate(&session, &names, &vm, &host, home.as_deref(), timeout).await
+                        }
+                        _ => Err(MigrationFailure::permanent(
+                            "the VM or its destination is no longer in the pool".into(),
+                        )),
+                    };
+                    (next, result)
+                }
+                .instrument(span),
+            );
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let Ok((done, result)) = joined else { continue };
+        schedule.finish(&done.vm_uuid);
+        let tries = attempts.entry(done.vm_uuid.clone()).or_insert(0);
+        *tries += 1;
+        let outcome = match result {
+            Ok(()) => {
+                info!(vm = %done.vm, to = %done.to, "migrated");
+                VmOutcome {
+                    name: done.vm.clone(),
+                    uuid: done.vm_uuid.clone(),
+                    from: Some(done.from.clone()),
+                    to: Some(done.to.clone()),
+                    result: "migrated".into(),
+                    error: None,
+                }
+            }
+            Err(f) if f.transient && *tries < MIGRATION_ATTEMPTS => {
+                warn!(vm = %done.vm, error = %f.message, attempt = *tries, "migration failed, will retry");
+                schedule.requeue(done);
+                continue;
+            }
+            Err(f) => {
+                warn!(vm = %done.vm, error = %f.message, "migration failed");
+                VmOutcome {
+                    name: done.vm.clone(),
+                    uuid: done.vm_uuid.clone(),
+                    from: Some(done.from.clone()),
+                    to: Some(done.to.clone()),
+                    result: "failed".into(),
+                    error: Some(f.message),
+                }
+            }
+        };
+        progress(&outcome, outcomes.len() + 1, total);
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+struct MigrationFailure {
+    transient: bool,
+    message: String,
+}
+
+impl MigrationFailure {
+    fn permanent(message: String) -> MigrationFailure {
+        MigrationFailure {
+            transient: false,
+            message,
+        }
+    }
+}
+
+async fn migrate(
+    session: &Session,
+    names: &RefNames,
+    vm: &Ref,
+    host: &Ref,
+    home: Option<&str>,
+    timeout: Duration,
+) -> Result<(), MigrationFailure> {
+    let fail = |e: XenApiError| MigrationFailure {
+        transient: e.is_transient(),
+        message: names.describe(&e),
+    };
+    if let Some(home) = home {
+        set_vm_key(session, vm, HOME_KEY, home)
+            .await
+            .map_err(fail)?;
+    }
+    let options = BTreeMap::from([("live".to_owned(), "true".to_owned())]);
+    let task = session
+        .vm_pool_migrate_async(vm, host, &options)
+        .await
+        .map_err(fail)?;
+    session
+        .wait_task(&task, timeout)
+        .await
+        .map(drop)
+        .map_err(fail)
+}
+
+/// Shuts down the plan's `shutdown`-policy VMs, marking them so leaving maintenance starts them.
+pub async fn shut_down(
+    session: &Session,
+    obs: &Observation,
+    plan: &EvacuationPlan,
+    home: &str,
+) -> Vec<VmOutcome> {
+    let mut outcomes = Vec::new();
+    for vm in &plan.shutdowns {
+        let Some((reference, _)) = obs.vm(&vm.uuid) else {
+            continue;
+        };
+        let result = async {
+            set_vm_key(session, reference, HOME_KEY, home).await?;
+            set_vm_key(session, reference, HALTED_KEY, "true").await?;
+            session.vm_clean_shutdown(reference).await
+        }
+        .await;
+        outcomes.push(VmOutcome {
+            name: vm.name.clone(),
+            uuid: vm.uuid.clone(),
+            from: Some(home.to_owned()),
+            to: None,
+            result: if result.is_ok() {
+                "shut_down"
+            } else {
+                "failed"
+            }
+            .into(),
+            error: result.err().map(|e| obs.ref_names().describe(&e)),
+        });
+    }
+    outcomes
+}
+
+/// Runs a rebalance plan: waves of migrations home, then starts of VMs halted for maintenance,
+/// clearing each VM's home marks once it is home.
+pub async fn rebalance(
+    session: &Session,
+    obs: &Observation,
+    plan: RebalancePlan,
+    limits: RunLimits,
+    mut progress: impl FnMut(&VmOutcome, usize, usize),
+) -> Vec<VmOutcome> {
+    let total = plan.moves().count() + plan.starts.len();
+    let mut outcomes: Vec<VmOutcome> = Vec::with_capacity(total);
+    for wave in plan.waves {
+        let done = outcomes.len();
+        let wave_outcomes = run_moves(session, obs, wave, limits, None, |o, n, _| {
+            progress(o, done + n, total)
+        })
+        .await;
+        for outcome in &wave_outcomes {
+            if outcome.result == "migrated" {
+                if let Some((reference, _)) = obs.vm(&outcome.uuid) {
+                    let _ = session
+                        .vm_remove_from_other_config(reference, HOME_KEY)
+                        .await;
+                }
+            }
+        }
+        outcomes.extend(wave_outcomes);
+    }
+    for start in plan.starts {
+        let Some((reference, _)) = obs.vm(&start.vm.uuid) else {
+            continue;
+        };
+        let Some(host) = obs.host(&start.on) else {
+            continue;
+        };
+        let result = session
+            .call_void(
+                "VM.start_on",
+                vec![
+                    reference.as_str().into(),
+                    host.reference.as_str().into(),
+                    false.into(),
+                    false.into(),
+                ],
+            )
+            .await;
+        if result.is_ok() {
+            let _ = session
+                .vm_remove_from_other_config(reference, HOME_KEY)
+                .await;
+            let _ = session
+                .vm_remove_from_other_config(reference, HALTED_KEY)
+                .await;
+        }
+        let outcome = VmOutcome {
+            name: start.vm.name.clone(),
+            uuid: start.vm.uuid.clone(),
+            from: None,
+            to: Some(start.on.clone()),
+            result: if result.is_ok() { "started" } else { "failed" }.into(),
+            error: result.err().map(|e| obs.ref_names().describe(&e)),
+        };
+        progress(&outcome, outcomes.len() + 1, total);
+        outcomes.push(outcome);
+    }
+    outcomes
+}

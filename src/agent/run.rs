@@ -1,0 +1,1091 @@
+//! The agent's loop: register, heartbeat, long-poll the change feed, and reconcile.
+//!
+//! Each pass reads desired state from the control plane and fact from XAPI, asks the planner
+//! for the next step, journals it, carries it out, and reports. Errors never end the loop:
+//! transient ones back off with jitter, others are reported and retried on the next change or
+//! resync. Cancelling a pass at any await point (SIGTERM, SIGKILL) is safe: the journal and a
+//! fresh read of XAPI make the next pass resume.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tracing::{info, info_span, warn, Instrument};
+
+use super::config::AgentConfig;
+use super::control::{ControlClient, ControlError, LeaseOutcome};
+use super::journal::{now_epoch, Journal, JournalError};
+use super::maintenance::{self, RunLimits, VmOutcome};
+use super::observe::{observe, Identity, Observation, MAINTENANCE_KEY, POLICY_KEY};
+use crate::api::native::types::{Desired, HostState, OperationUpdate, Report, VmResult};
+use crate::planner::{
+    self, next_step, Blocker, EvacuationPolicy, Intent, MemberIntent, PoolIntent, Problem, Step,
+};
+use crate::xenapi::{
+    Client, ClientOptions, Credentials, ErrorCode, Fingerprint, Session, TlsTrust, XenApiError,
+};
+
+/// Metadata key that asks for `pool.join_force`.
+pub const JOIN_FORCE_KEY: &str = "xenpool_join_force";
+
+/// How long a resync waits on the change feed when nothing changes.
+const RESYNC: Duration = Duration::from_secs(30);
+
+/// Everything that can stop a pass.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// XAPI failed.
+    #[error("{0}")]
+    Xapi(#[from] XenApiError),
+    /// The control plane failed.
+    #[error("{0}")]
+    Control(#[from] ControlError),
+    /// The journal failed.
+    #[error("{0}")]
+    Journal(#[from] JournalError),
+    /// The configuration is unusable.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl AgentError {
+    fn is_transient(&self) -> bool {
+        match self {
+            AgentError::Xapi(e) => e.is_transient() || e.code().is_none(),
+            AgentError::Control(e) => e.is_transient(),
+            AgentError::Journal(_) | AgentError::Config(_) => false,
+        }
+    }
+}
+
+/// What the loop does after a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Run another pass at once.
+    Now,
+    /// Run another pass after this long.
+    After(Duration),
+    /// Wait for a change (or the resync interval).
+    Watch,
+}
+
+/// One host's agent.
+pub struct Agent {
+    config: AgentConfig,
+    control: ControlClient,
+    client: Client,
+    credentials: Credentials,
+    identity: Identity,
+    journal: Journal,
+    session: Option<Session>,
+    revision: i64,
+    last_reports: BTreeMap<String, Value>,
+    op_vms: Vec<VmOutcome>,
+}
+
+impl Agent {
+    /// Builds the agent from a validated configuration (nothing is contacted yet).
+    pub fn new(config: AgentConfig) -> Result<Agent, AgentError> {
+        let trust = match (&config.xapi_ca_file, &config.xapi_fingerprint) {
+            (Some(ca), _) => TlsTrust::CaFile(ca.clone()),
+            (None, Some(fp)) => TlsTrust::Pinned(fp.parse::<Fingerprint>().map_err(|e| {
+                AgentError::Config(format!("agent config: `xapi_fingerprint`: {e}"))
+            })?),
+            (None, None) => TlsTrust::default(),
+        };
+        let client = Client::new(ClientOptions {
+            trust,
+            call_timeout: config.xapi_timeout,
+            ..ClientOptions::default()
+        })?;
+        let address = config
+            .xapi_url
+            .host_str()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
+            .ok_or_else(|| AgentError::Config("agent config: `xapi_url` has no host".into()))?;
+        let control = ControlClient::new(
+            config.control_url.clone(),
+            config.token.clone(),
+            config.host.clone(),
+        )?;
+        let journal = Journal::open(&config.state_dir)?;
+        Ok(Agent {
+            credentials: Credentials {
+                username: config.xapi_username.clone(),
+                password: config.xapi_password.clone(),
+            },
+            identity: Identity {
+                name: config.host.clone(),
+                address,
+            },
+            control,
+            client,
+            journal,
+            session: None,
+            revision: 0,
+            last_reports: BTreeMap::new(),
+            op_vms: Vec::new(),
+            config,
+        })
+    }
+
+    /// `--check-config`: logs in to XAPI and registers with the control plane, then logs out.
+    pub async fn check(&mut self) -> Result<String, AgentError> {
+        let session = Session::login_with_password(
+            self.client.clone(),
+            self.config.xapi_url.clone(),
+            self.credentials.clone(),
+        )
+        .await?;
+        let obs = observe(&session, &self.identity, &BTreeMap::new()).await?;
+        let uuid = obs.my_host().record.uuid.clone();
+        session.logout().await?;
+        self.control
+            .register(self.config.xapi_url.as_str(), Some(&uuid))
+            .await?;
+        Ok(format!(
+            "ok: XAPI {} answers as host {} (uuid {uuid}) in pool {:?}; control plane {} accepts this agent's token",
+            self.config.xapi_url, obs.my_host().name, obs.pool.1.name_label, self.config.control_url
+        ))
+    }
+
+    /// Runs until `shutdown` resolves. Registration is retried until it succeeds.
+    pub async fn run(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), AgentError> {
+        tokio::pin!(shutdown);
+        let span = info_span!("agent", host = %self.config.host);
+        let mut backoff = Backoff::default();
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                registered = self.register().instrument(span.clone()) => match registered {
+                    Ok(()) => break,
+                    Err(e) => {
+                        warn!(parent: &span, error = %e, "registration failed; retrying");
+                        tokio::time::sleep(backoff.next()).await;
+                    }
+                },
+            }
+        }
+        notify_ready();
+        let heartbeat = tokio::spawn(heartbeat_loop(self.control.clone(), self.config.heartbeat));
+        let mut backoff = Backoff::default();
+        let result = loop {
+            let next = tokio::select! {
+                _ = &mut shutdown => break Ok(()),
+                outcome = self.pass().instrument(span.clone()) => match outcome {
+                    Ok(next) => { backoff.reset(); next }
+                    Err(e) => {
+                        warn!(parent: &span, error = %e, "reconcile pass failed");
+                        if matches!(e, AgentError::Xapi(_)) { self.session = None; }
+                        Next::After(if e.is_transient() { backoff.next() } else { RESYNC })
+                    }
+                },
+            };
+            notify_watchdog();
+            let wait = async {
+                match next {
+                    Next::Now => {}
+                    Next::After(d) => tokio::time::sleep(d).await,
+                    Next::Watch => {
+                        if self.control.watch(self.revision, RESYNC).await.is_err() {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => break Ok(()),
+                _ = wait => {}
+            }
+        };
+        heartbeat.abort();
+        result
+    }
+
+    async fn register(&mut self) -> Result<(), AgentError> {
+        let session = self.session().await?;
+        let obs = observe(&session, &self.identity, &BTreeMap::new()).await?;
+        self.control
+            .register(
+                self.config.xapi_url.as_str(),
+                Some(&obs.my_host().record.uuid),
+            )
+            .await?;
+        info!(uuid = %obs.my_host().record.uuid, "registered with the control plane");
+        Ok(())
+    }
+
+    async fn session(&mut self) -> Result<Session, AgentError> {
+        if let Some(session) = &self.session {
+            return Ok(session.clone());
+        }
+        let session = Session::login_with_password(
+            self.client.clone(),
+            self.config.xapi_url.clone(),
+            self.credentials.clone(),
+        )
+        .await?;
+        self.session = Some(session.clone());
+        Ok(session)
+    }
+
+    /// One reconcile pass.
+    async fn pass(&mut self) -> Result<Next, AgentError> {
+        let desired = self.control.desired().await?;
+        self.revision = desired.revision;
+        let session = self.session().await?;
+        let names: BTreeMap<String, String> = desired
+            .pools
+            .iter()
+            .flat_map(|p| p.members.iter())
+            .filter_map(|h| h.xapi_uuid.clone().map(|u| (u, h.host_name.clone())))
+            .collect();
+        let obs = observe(&session, &self.identity, &names).await?;
+        if self.journal.state().joined_at.is_some() && obs.my_host().record.enabled {
+            self.journal.update(|s| s.joined_at = None)?;
+        }
+        self.answer_plan_requests(&session, &desired, &obs).await?;
+
+        let intent = intent_of(&desired);
+        let named =
+            self.journal.state().named_pool.as_deref() == Some(obs.pool.1.name_label.as_str());
+        let fact = obs.fact(self.journal.state().joined_at.is_some(), named);
+        let cooldown = self.config.handover_cooldown.as_secs();
+        let handover_allowed = self
+            .journal
+            .state()
+            .last_handover_at
+            .is_none_or(|t| now_epoch() >= t + cooldown);
+        let step = next_step(&intent, &fact, handover_allowed);
+        let aggregate = intent.pools.first().map(|p| p.aggregate.clone());
+
+        if step == Step::Converged {
+            self.journal.finish()?;
+            self.report_converged(&desired, &obs, aggregate.as_deref())
+                .await?;
+            self.finish_operation(&desired, intent.maintenance, None)
+                .await?;
+            return Ok(Next::Watch);
+        }
+        if let Step::Wait { reason } = &step {
+            self.report_step(aggregate.as_deref(), "waiting", Some(reason), None)
+                .await?;
+            return Ok(Next::Watch);
+        }
+        if let Step::Blocked(problem) = &step {
+            warn!(code = %problem.code, "{problem}");
+            self.report_step(aggregate.as_deref(), "error", None, Some(problem))
+                .await?;
+            self.fail_operation(&desired, problem).await?;
+            return Ok(Next::Watch);
+        }
+
+        let lease = lease_name(&step, aggregate.as_deref(), &obs);
+        if let Some(name) = &lease {
+            if let LeaseOutcome::HeldBy(holder) = self
+                .control
+                .acquire_lease(name, Duration::from_secs(900))
+                .await?
+            {
+                self.report_step(
+                    aggregate.as_deref(),
+                    "waiting",
+                    Some(&format!("another step holds {name}: {holder}")),
+                    None,
+                )
+                .await?;
+                return Ok(Next::After(Duration::from_secs(2)));
+            }
+        }
+        self.journal.begin(&step)?;
+        self.report_step(
+            aggregate.as_deref(),
+            "changing",
+            Some(step_name(&step)),
+            None,
+        )
+        .await?;
+        self.start_operation(&desired, &step).await?;
+        let _ = self
+            .control
+            .event(
+                "agent.step",
+                aggregate.as_deref(),
+                &format!("{}: {}", self.config.host, step_name(&step)),
+                json!({ "step": &step }),
+            )
+            .await;
+        let outcome = self.execute(&step, &session, &desired, &obs).await;
+        if let Some(name) = &lease {
+            let _ = self.control.release_lease(name).await;
+        }
+        match outcome {
+            Ok(next) => {
+                self.journal.finish()?;
+                Ok(next)
+            }
+            Err(StepFailure::Problem(problem)) => {
+                warn!(code = %problem.code, "{problem}");
+                self.report_step(aggregate.as_deref(), "error", None, Some(&problem))
+                    .await?;
+                self.fail_operation(&desired, &problem).await?;
+                Ok(Next::After(RESYNC))
+            }
+            Err(StepFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn execute(
+        &mut self,
+        step: &Step,
+        session: &Session,
+        desired: &Desired,
+        obs: &Observation,
+    ) -> Result<Next, StepFailure> {
+        let me = obs.my_host().reference.clone();
+        let names = obs.ref_names();
+        let xapi = |e: XenApiError| StepFailure::xapi(&names, e, step);
+        match step {
+            Step::ClaimMaster { aggregate } | Step::RecordMaster { aggregate, .. } => {
+                let master = match step {
+                    Step::RecordMaster { master, .. } => master.clone(),
+                    _ => self.config.host.clone(),
+                };
+                let metadata = BTreeMap::from([("master_compute".to_owned(), Some(master))]);
+                self.report(aggregate, None, metadata, None, None).await?;
+                Ok(Next::Now)
+            }
+            Step::NamePool { name } => {
+                session
+                    .pool_set_name_label(&obs.pool.0, name)
+                    .await
+                    .map_err(xapi)?;
+                let named = (!name.is_empty()).then(|| name.clone());
+                self.journal.update(|s| s.named_pool = named)?;
+                Ok(Next::Now)
+            }
+            Step::Join {
+                address,
+                force,
+                master,
+                ..
+            } => {
+                let call = if *force {
+                    session.pool_join_force(address, &self.credentials).await
+                } else {
+                    session.pool_join(address, &self.credentials).await
+                };
+                call.map_err(xapi)?;
+                info!(master = %master, "pool.join returned; this host's XAPI restarts as a member");
+                self.journal.update(|s| s.joined_at = Some(now_epoch()))?;
+                self.session = None;
+                Ok(Next::After(Duration::from_millis(500)))
+            }
+            Step::AwaitSync => {
+                let since = self.journal.state().joined_at.unwrap_or_else(now_epoch);
+                if now_epoch().saturating_sub(since) > self.config.join_timeout.as_secs() {
+                    return Err(StepFailure::Problem(half_joined(
+                        &self.config.host,
+                        &obs.master_name(),
+                        self.config.join_timeout,
+                    )));
+                }
+                Ok(Next::After(Duration::from_millis(500)))
+            }
+            Step::HandOver { to } => {
+                let target = obs.host(to).map(|h| h.reference.clone()).ok_or_else(|| {
+                    StepFailure::Other(AgentError::Config(format!(
+                        "{to} is not in this pool any more"
+                    )))
+                })?;
+                match session.pool_designate_new_master(&target).await {
+                    Ok(()) => {}
+                    // The old master restarts while answering: a lost reply is the usual success.
+                    Err(e) if e.code().is_none() => {
+                        warn!(error = %e, "designate_new_master reply lost; re-reading")
+                    }
+                    Err(e) => return Err(xapi(e)),
+                }
+                self.journal
+                    .update(|s| s.last_handover_at = Some(now_epoch()))?;
+                self.session = None;
+                for pool in &desired.pools {
+                    if pool.aggregate.hosts.iter().any(|h| h == to) {
+                        let metadata =
+                            BTreeMap::from([("master_compute".to_owned(), Some(to.clone()))]);
+                        self.report(&pool.aggregate.name, None, metadata, None, None)
+                            .await?;
+                    }
+                }
+                Ok(Next::After(Duration::from_millis(500)))
+            }
+            Step::Evacuate { for_departure } => {
+                self.evacuate(session, desired, obs, for_departure.is_none())
+                    .await
+            }
+            Step::Eject { departure } => {
+                session.pool_eject(&me).await.map_err(xapi)?;
+                info!(
+                    ?departure,
+                    "ejected; this host reboots into a standalone pool"
+                );
+                self.journal.update(|s| {
+                    s.named_pool = None;
+                    s.joined_at = None;
+                })?;
+                self.session = None;
+                Ok(Next::After(Duration::from_millis(500)))
+            }
+            Step::Disable => {
+                let record = &obs.my_host().record;
+                if !record.enabled {
+                    // disable(auto_enable=false) persists only when called on an enabled host.
+                    session.host_enable(&me).await.map_err(xapi)?;
+                }
+                maintenance::set_host_key(session, &me, MAINTENANCE_KEY, "true")
+                    .await
+                    .map_err(xapi)?;
+                match session.host_disable(&me, Some(false)).await {
+                    Err(e) if e.is(&ErrorCode::MESSAGE_PARAMETER_COUNT_MISMATCH) => {
+                        session.host_disable(&me, None).await.map_err(xapi)?
+                    }
+                    other => other.map_err(xapi)?,
+                }
+                Ok(Next::Now)
+            }
+            Step::Enable => {
+                session.host_enable(&me).await.map_err(xapi)?;
+                Ok(Next::Now)
+            }
+            Step::Rebalance => self.rebalance(session, obs).await,
+            Step::Converged | Step::Wait { .. } | Step::Blocked(_) => Ok(Next::Watch),
+        }
+    }
+
+    async fn evacuate(
+        &mut self,
+        session: &Session,
+        desired: &Desired,
+        obs: &Observation,
+        for_maintenance: bool,
+    ) -> Result<Next, StepFailure> {
+        let plan = self.plan(session, desired, obs).await?;
+        if !plan.is_complete() {
+            return Err(StepFailure::Problem(unplaceable_problem(
+                &self.config.host,
+                &plan,
+            )));
+        }
+        let home = self.config.host.clone();
+        let mut outcomes = maintenance::shut_down(session, obs, &plan, &home).await;
+        let limits = RunLimits {
+            concurrency: self.config.concurrency,
+            migration_timeout: self.config.xapi_timeout * 10,
+        };
+        let op = maintenance_operation(desired).map(|o| o.id);
+        let control = self.control.clone();
+        let mut updates = Vec::new();
+        let moved = maintenance::run_moves(
+            session,
+            obs,
+            plan.moves.clone(),
+            limits,
+            for_maintenance.then_some(home.as_str()),
+            |_, done, total| {
+                updates.push(done as f64 / total.max(1) as f64);
+            },
+        )
+        .await;
+        outcomes.extend(moved);
+        if let (Some(id), Some(progress)) = (op, updates.last()) {
+            let update = OperationUpdate {
+                progress: Some(*progress),
+                vms: Some(vm_results(&outcomes)),
+                ..operation_update()
+            };
+            let _ = control.update_operation(id, &update).await;
+        }
+        self.op_vms.extend(outcomes.iter().cloned());
+        let failed: Vec<&VmOutcome> = outcomes.iter().filter(|o| o.result == "failed").collect();
+        if let Some(first) = failed.first() {
+            return Err(StepFailure::Problem(Problem {
+                code: first
+                    .error
+                    .as_deref()
+                    .and_then(|e| e.split_whitespace().next())
+                    .unwrap_or("MIGRATION_FAILED")
+                    .into(),
+                message: format!(
+                    "{} of {} VMs could not leave {}: {}",
+                    failed.len(),
+                    outcomes.len(),
+                    self.config.host,
+                    failed
+                        .iter()
+                        .map(|o| format!("{} ({})", o.name, o.error.as_deref().unwrap_or("?")))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                fix: "clear the cause XAPI names; the evacuation is retried on the next pass"
+                    .into(),
+                params: vec![],
+                vms: failed.iter().map(|o| o.name.clone()).collect(),
+                hosts: vec![self.config.host.clone()],
+            }));
+        }
+        Ok(Next::Now)
+    }
+
+    async fn rebalance(
+        &mut self,
+        session: &Session,
+        obs: &Observation,
+    ) -> Result<Next, StepFailure> {
+        let me = self.config.host.clone();
+        let vms: Vec<_> = obs
+            .vm_facts(EvacuationPolicy::Migrate, &BTreeMap::new())
+            .into_iter()
+            .filter(|v| v.home.as_deref() == Some(me.as_str()))
+            .collect();
+        let plan = planner::plan_rebalance(&obs.host_facts(), &vms);
+        let warnings: Vec<String> = plan.leftovers.iter().map(ToString::to_string).collect();
+        let limits = RunLimits {
+            concurrency: self.config.concurrency,
+            migration_timeout: self.config.xapi_timeout * 10,
+        };
+        let outcomes = maintenance::rebalance(session, obs, plan, limits, |_, _, _| {}).await;
+        let names = obs.ref_names();
+        let me_ref = obs.my_host().reference.clone();
+        session
+            .host_remove_from_other_config(&me_ref, MAINTENANCE_KEY)
+            .await
+            .map_err(|e| StepFailure::xapi(&names, e, &Step::Rebalance))?;
+        let mut warnings = warnings;
+        warnings.extend(outcomes.iter().filter(|o| o.result == "failed").map(|o| {
+            format!(
+                "{} did not go home: {}",
+                o.name,
+                o.error.as_deref().unwrap_or("?")
+            )
+        }));
+        self.op_vms.extend(outcomes);
+        let desired = self.control.desired().await?;
+        self.finish_operation(&desired, false, Some(warnings))
+            .await?;
+        Ok(Next::Now)
+    }
+
+    /// The evacuation plan from fresh facts, with XAPI's own per-VM blockers.
+    async fn plan(
+        &self,
+        session: &Session,
+        desired: &Desired,
+        obs: &Observation,
+    ) -> Result<planner::EvacuationPlan, StepFailure> {
+        let names = obs.ref_names();
+        let me = &obs.my_host().reference;
+        let raw = session
+            .host_get_vms_which_prevent_evacuation(me)
+            .await
+            .map_err(|e| {
+                StepFailure::xapi(
+                    &names,
+                    e,
+                    &Step::Evacuate {
+                        for_departure: None,
+                    },
+                )
+            })?;
+        let blockers: BTreeMap<String, Blocker> = raw
+            .into_iter()
+            .filter_map(|(vm, reason)| {
+                let uuid = obs.vms.iter().find(|(r, _)| *r == vm)?.1.uuid.clone();
+                let mut reason = reason.into_iter();
+                let code = reason.next()?;
+                // Memory and placement are the planner's to decide, across every member.
+                if code == "HOST_NOT_ENOUGH_FREE_MEMORY" || code == "NO_HOSTS_AVAILABLE" {
+                    return None;
+                }
+                Some((
+                    uuid,
+                    Blocker {
+                        code,
+                        params: reason.map(|p| names.name(&p)).collect(),
+                    },
+                ))
+            })
+            .collect();
+        let default_policy = desired
+            .pools
+            .first()
+            .and_then(|p| p.aggregate.metadata.get(POLICY_KEY))
+            .and_then(|v| EvacuationPolicy::parse(v))
+            .unwrap_or_default();
+        Ok(planner::plan_evacuation(
+            &self.config.host,
+            &obs.host_facts(),
+            &obs.vm_facts(default_policy, &blockers),
+        ))
+    }
+
+    /// Fills in the plan of every pending dry-run operation from fresh facts; nothing changes.
+    async fn answer_plan_requests(
+        &mut self,
+        session: &Session,
+        desired: &Desired,
+        obs: &Observation,
+    ) -> Result<(), AgentError> {
+        for op in desired
+            .operations
+            .iter()
+            .filter(|o| o.kind == "plan" && o.state == "pending")
+        {
+            let update = match self.plan(session, desired, obs).await {
+                Ok(plan) => OperationUpdate {
+                    state: Some("succeeded".into()),
+                    progress: Some(1.0),
+                    plan: Some(serde_json::to_value(&plan).unwrap_or(Value::Null)),
+                    ..operation_update()
+                },
+                Err(StepFailure::Problem(p)) => OperationUpdate {
+                    state: Some("failed".into()),
+                    error: Some(Some(problem_json(&p))),
+                    ..operation_update()
+                },
+                Err(StepFailure::Other(e)) => return Err(e),
+            };
+            self.control.update_operation(op.id, &update).await?;
+        }
+        Ok(())
+    }
+
+    async fn report(
+        &mut self,
+        aggregate: &str,
+        state: Option<&str>,
+        metadata: BTreeMap<String, Option<String>>,
+        host_state: Option<(String, Option<String>)>,
+        error: Option<Option<Value>>,
+    ) -> Result<(), AgentError> {
+        let report = Report {
+            aggregate: aggregate.to_owned(),
+            operational_state: state.map(Into::into),
+            metadata,
+            host_state: host_state.map(|(state, step)| HostState {
+                state: Some(state),
+                step,
+            }),
+            error,
+        };
+        let body = serde_json::to_value(&report).unwrap_or(Value::Null);
+        let key = format!(
+            "{aggregate}/{}",
+            body["metadata"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
+                .unwrap_or_default()
+        );
+        if self.last_reports.get(&key) == Some(&body) {
+            return Ok(());
+        }
+        self.control.report(&report).await?;
+        self.last_reports.insert(key, body);
+        Ok(())
+    }
+
+    async fn report_step(
+        &mut self,
+        aggregate: Option<&str>,
+        state: &str,
+        step: Option<&str>,
+        problem: Option<&Problem>,
+    ) -> Result<(), AgentError> {
+        let Some(aggregate) = aggregate else {
+            return Ok(());
+        };
+        let pool_state = match state {
+            "error" => Some("error"),
+            "changing" => Some("changing"),
+            _ => None,
+        };
+        let error = problem.map(|p| Some(problem_json(p)));
+        self.report(
+            aggregate,
+            pool_state,
+            BTreeMap::new(),
+            Some((state.to_owned(), step.map(Into::into))),
+            error,
+        )
+        .await
+    }
+
+    async fn report_converged(
+        &mut self,
+        desired: &Desired,
+        obs: &Observation,
+        aggregate: Option<&str>,
+    ) -> Result<(), AgentError> {
+        let Some(aggregate) = aggregate else {
+            return Ok(());
+        };
+        let Some(pool) = desired.pools.iter().find(|p| p.aggregate.name == aggregate) else {
+            return Ok(());
+        };
+        let mut metadata = BTreeMap::from([(
+            self.config.host.clone(),
+            Some(obs.my_host().record.uuid.clone()),
+        )]);
+        if obs.master_name() == self.config.host {
+            metadata.insert("master_compute".into(), Some(self.config.host.clone()));
+            for host in obs
+                .hosts
+                .iter()
+                .skip(1)
+                .filter(|h| pool.aggregate.hosts.contains(&h.name))
+            {
+                metadata.insert(host.name.clone(), Some(host.record.uuid.clone()));
+            }
+        }
+        let all_in = pool.aggregate.hosts.iter().all(|h| obs.host(h).is_some());
+        let state = if all_in { "active" } else { "changing" };
+        self.report(
+            aggregate,
+            Some(state),
+            metadata,
+            Some(("active".into(), None)),
+            Some(None),
+        )
+        .await
+    }
+
+    async fn start_operation(&mut self, desired: &Desired, step: &Step) -> Result<(), AgentError> {
+        let maintenance_step = matches!(
+            step,
+            Step::Disable
+                | Step::Enable
+                | Step::Rebalance
+                | Step::HandOver { .. }
+                | Step::Evacuate {
+                    for_departure: None
+                }
+        );
+        let Some(op) = maintenance_operation(desired) else {
+            return Ok(());
+        };
+        if maintenance_step && op.state == "pending" {
+            self.op_vms.clear();
+            let update = OperationUpdate {
+                state: Some("running".into()),
+                ..operation_update()
+            };
+            self.control.update_operation(op.id, &update).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish_operation(
+        &mut self,
+        desired: &Desired,
+        in_maintenance: bool,
+        warnings: Option<Vec<String>>,
+    ) -> Result<(), AgentError> {
+        let Some(op) = maintenance_operation(desired) else {
+            return Ok(());
+        };
+        let wanted = if in_maintenance {
+            "maintenance_enable"
+        } else {
+            "maintenance_disable"
+        };
+        if op.kind != wanted {
+            return Ok(());
+        }
+        let warnings = warnings.unwrap_or_default();
+        let state = if warnings.is_empty() {
+            "succeeded"
+        } else {
+            "completed_with_warnings"
+        };
+        let update = OperationUpdate {
+            state: Some(state.into()),
+            progress: Some(1.0),
+            vms: Some(vm_results(&self.op_vms)),
+            warnings: Some(warnings),
+            ..operation_update()
+        };
+        self.control.update_operation(op.id, &update).await?;
+        self.op_vms.clear();
+        Ok(())
+    }
+
+    async fn fail_operation(
+        &mut self,
+        desired: &Desired,
+        problem: &Problem,
+    ) -> Result<(), AgentError> {
+        let Some(op) = maintenance_operation(desired) else {
+            return Ok(());
+        };
+        let update = OperationUpdate {
+            state: Some("failed".into()),
+            vms: Some(vm_results(&self.op_vms)),
+            error: Some(Some(problem_json(problem))),
+            ..operation_update()
+        };
+        self.control.update_operation(op.id, &update).await?;
+        self.op_vms.clear();
+        Ok(())
+    }
+}
+
+/// A failed step: either a problem to report, or an error of the pass itself.
+enum StepFailure {
+    Problem(Problem),
+    Other(AgentError),
+}
+
+impl StepFailure {
+    fn xapi(names: &super::observe::RefNames, e: XenApiError, step: &Step) -> StepFailure {
+        match e.code() {
+            Some(code) => StepFailure::Problem(Problem {
+                code: code.to_string(),
+                message: format!("{} failed: {}", step_name(step), names.describe(&e)),
+                fix: fix_for(code).into(),
+                params: e.params().iter().map(|p| names.name(p)).collect(),
+                vms: vec![],
+                hosts: vec![],
+            }),
+            None => StepFailure::Other(AgentError::Xapi(e)),
+        }
+    }
+}
+
+impl From<AgentError> for StepFailure {
+    fn from(e: AgentError) -> StepFailure {
+        StepFailure::Other(e)
+    }
+}
+
+impl From<JournalError> for StepFailure {
+    fn from(e: JournalError) -> StepFailure {
+        StepFailure::Other(e.into())
+    }
+}
+
+impl From<ControlError> for StepFailure {
+    fn from(e: ControlError) -> StepFailure {
+        StepFailure::Other(e.into())
+    }
+}
+
+/// What an operator can do about an XAPI refusal of a pool step.
+fn fix_for(code: &ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::JOINING_HOST_CANNOT_HAVE_RUNNING_VMS => "shut down or migrate the joining host's VMs; the join then proceeds",
+        ErrorCode::HOSTS_NOT_HOMOGENEOUS => {
+            "bring both hosts to the same software version and CPU vendor, or set xenpool_join_force=true on the aggregate"
+        }
+        ErrorCode::JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS => "detach the joining host's shared storage first",
+        ErrorCode::JOINING_HOST_CANNOT_BE_MASTER_OF_OTHER_HOSTS => "eject the joining host's own members first",
+        ErrorCode::LICENCE_RESTRICTION | ErrorCode::LICENSE_HOST_POOL_MISMATCH => "license both hosts with the same edition",
+        ErrorCode::HA_IS_ENABLED => "disable HA on the pool for the change",
+        ErrorCode::SESSION_AUTHENTICATION_FAILED => "give every member the same XAPI credentials as the master",
+        ErrorCode::HOST_OFFLINE | ErrorCode::CANNOT_CONTACT_HOST => "bring the host back online; the step is retried",
+        ErrorCode::OPERATION_NOT_ALLOWED => "clear the condition XAPI names; the step is retried",
+        _ => "clear the cause XAPI names; the step is retried on the next pass",
+    }
+}
+
+fn half_joined(host: &str, master: &str, timeout: Duration) -> Problem {
+    Problem {
+        code: "half_joined".into(),
+        message: format!(
+            "{host} joined {master}'s pool but {master} has not listed it enabled within {} s: the host is half-joined",
+            timeout.as_secs()
+        ),
+        fix: format!(
+            "on {host} check that the toolstack finished starting (xe host-list on {master}); restart it with xe-toolstack-restart, \
+             or eject it with xenpool pool-eject {host} and add it again"
+        ),
+        params: vec![],
+        vms: vec![],
+        hosts: vec![host.into(), master.into()],
+    }
+}
+
+fn unplaceable_problem(host: &str, plan: &planner::EvacuationPlan) -> Problem {
+    let first = &plan.unplaceable[0];
+    Problem {
+        code: first.reason.code().to_owned(),
+        message: format!(
+            "{} VM(s) cannot leave {host}: {}",
+            plan.unplaceable.len(),
+            plan.unplaceable
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        fix: first.reason.fix().into(),
+        params: vec![],
+        vms: plan.unplaceable.iter().map(|u| u.vm.name.clone()).collect(),
+        hosts: vec![host.into()],
+    }
+}
+
+fn problem_json(p: &Problem) -> Value {
+    json!({ "code": p.code, "params": p.params, "message": p.message, "fix": p.fix, "vms": p.vms, "hosts": p.hosts })
+}
+
+fn vm_results(outcomes: &[VmOutcome]) -> Vec<VmResult> {
+    outcomes
+        .iter()
+        .map(|o| VmResult {
+            name: o.name.clone(),
+            from: o.from.clone(),
+            to: o.to.clone(),
+            result: Some(o.result.clone()),
+            error: o.error.clone(),
+        })
+        .collect()
+}
+
+fn operation_update() -> OperationUpdate {
+    OperationUpdate {
+        state: None,
+        progress: None,
+        plan: None,
+        vms: None,
+        error: None,
+        warnings: None,
+    }
+}
+
+fn maintenance_operation(desired: &Desired) -> Option<&crate::api::native::types::Operation> {
+    desired
+        .operations
+        .iter()
+        .rev()
+        .find(|o| o.kind.starts_with("maintenance_") && !o.dry_run)
+}
+
+fn step_name(step: &Step) -> &'static str {
+    match step {
+        Step::Converged => "converged",
+        Step::ClaimMaster { .. } => "claim_master",
+        Step::RecordMaster { .. } => "record_master",
+        Step::NamePool { .. } => "name_pool",
+        Step::Join { .. } => "join",
+        Step::AwaitSync => "await_sync",
+        Step::HandOver { .. } => "hand_over",
+        Step::Wait { .. } => "wait",
+        Step::Evacuate { .. } => "evacuate",
+        Step::Eject { .. } => "eject",
+        Step::Disable => "disable",
+        Step::Enable => "enable",
+        Step::Rebalance => "rebalance",
+        Step::Blocked(_) => "blocked",
+    }
+}
+
+fn lease_name(step: &Step, aggregate: Option<&str>, obs: &Observation) -> Option<String> {
+    let pool_changing = matches!(
+        step,
+        Step::ClaimMaster { .. }
+            | Step::NamePool { .. }
+            | Step::Join { .. }
+            | Step::HandOver { .. }
+            | Step::Eject { .. }
+            | Step::Evacuate {
+                for_departure: Some(_)
+            }
+    );
+    pool_changing.then(|| match aggregate {
+        Some(a) => format!("pool-{a}"),
+        None => format!("xapi-pool-{}", obs.pool.1.uuid),
+    })
+}
+
+/// The planner's intent from the control plane's desired state.
+fn intent_of(desired: &Desired) -> Intent {
+    let address = |xapi_url: &Option<String>| {
+        xapi_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| {
+                u.host_str()
+                    .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
+            })
+    };
+    Intent {
+        host: desired.host.host_name.clone(),
+        maintenance: desired.host.maintenance,
+        pools: desired
+            .pools
+            .iter()
+            .map(|p| PoolIntent {
+                aggregate: p.aggregate.name.clone(),
+                members: p
+                    .aggregate
+                    .hosts
+                    .iter()
+                    .map(|name| MemberIntent {
+                        name: name.clone(),
+                        xapi_address: p
+                            .members
+                            .iter()
+                            .find(|m| &m.host_name == name)
+                            .and_then(|m| address(&m.xapi_url)),
+                    })
+                    .collect(),
+                master: p.aggregate.metadata.get("master_compute").cloned(),
+                force_join: p
+                    .aggregate
+                    .metadata
+                    .get(JOIN_FORCE_KEY)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            })
+            .collect(),
+    }
+}
+
+async fn heartbeat_loop(control: ControlClient, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        if let Err(e) = control.heartbeat().await {
+            warn!(error = %e, "heartbeat failed");
+        }
+        notify_watchdog();
+    }
+}
+
+fn notify_ready() {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+}
+
+fn notify_watchdog() {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+}
+
+/// Exponential backoff with jitter: 0.5 s doubling to 30 s.
+#[derive(Debug, Default)]
+struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let base = 500u64.saturating_mul(1 << self.attempt.min(6)).min(30_000);
+        self.attempt += 1;
+        let jitter = rand::random::<u64>() % (base / 4 + 1);
+        Duration::from_millis(base - base / 8 + jitter)
+    }
+
+    fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
