@@ -282,6 +282,11 @@ impl Farm {
         snapshot::take(&self.shared.lock())
     }
 
+    /// Calls that can change state so far (see [`FarmState::writes`]).
+    pub fn writes(&self) -> u64 {
+        self.state().writes()
+    }
+
     /// The invariant checker, as `GET /invariants`.
     pub fn invariants(&self) -> Invariants {
         invariants::check(&self.shared.lock())

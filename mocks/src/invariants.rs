@@ -105,3 +105,39 @@ pub fn check(db: &Db) -> Invariants {
         violations: v,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::farm::FarmOptions;
+    use crate::scenario::build;
+
+    #[test]
+    fn a_fresh_farm_is_consistent_and_corruptions_are_named() {
+        let mut db = build(&FarmOptions::default()).unwrap();
+        assert_eq!(
+            check(&db),
+            Invariants {
+                ok: true,
+                violations: vec![]
+            }
+        );
+        let vm = db
+            .vms
+            .iter()
+            .find(|(_, v)| v.name == "xs1-vm1")
+            .map(|(r, _)| r.clone())
+            .unwrap();
+        db.vms.get_mut(&vm).unwrap().resident_on = Some(1);
+        db.hosts[2].memory_total_mib = 1000;
+        db.hosts[0].role = Role::Slave(db.hosts[1].address);
+        let v = check(&db).violations;
+        assert!(
+            v.iter()
+                .any(|s| s.contains("xs1-vm1") && s.contains("not in the VM's pool")),
+            "{v:?}"
+        );
+        assert!(v.iter().any(|s| s.contains("host xs3 uses")), "{v:?}");
+        assert!(v.iter().any(|s| s.contains("recorded master xs1")), "{v:?}");
+    }
+}

@@ -409,6 +409,23 @@ mod tests {
     }
 
     #[test]
+    fn the_example_scenarios_build() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let opts = FarmOptions {
+                scenario: Some(scenario),
+                ..FarmOptions::default()
+            };
+            build(&opts).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+        assert!(seen >= 3, "examples in {}", dir.display());
+    }
+
+    #[test]
     fn member_of_builds_a_pool() {
         let s = "[[hosts]]\nname=\"a\"\n[[hosts]]\nname=\"b\"\nmember_of=\"a\"\n";
         let opts = FarmOptions {

@@ -32,10 +32,13 @@ pub struct Shared {
 }
 
 /// A lock on the database. Dropping it publishes the changes: listeners open or close, stale
-/// connections drop, and `event.from` waiters wake.
+/// connections drop, and `event.from` waiters wake. Every change that can affect them bumps the
+/// generation or changes the fault list, so an unchanged pair skips the work.
 pub struct DbGuard<'a> {
     guard: MutexGuard<'a, Db>,
     shared: &'a Shared,
+    /// Generation and fault count when locked: unchanged means nothing to publish.
+    seen: (u64, usize),
 }
 
 impl std::ops::Deref for DbGuard<'_> {
@@ -53,6 +56,9 @@ impl std::ops::DerefMut for DbGuard<'_> {
 
 impl Drop for DbGuard<'_> {
     fn drop(&mut self) {
+        if (self.guard.gen, self.guard.faults.len()) == self.seen {
+            return;
+        }
         for (h, tx) in self.shared.nets.iter().enumerate() {
             let want = NetState {
                 listening: self.guard.online(h),
@@ -99,9 +105,11 @@ impl Shared {
     /// Locks the database (a poisoned lock is recovered: the state is plain data).
     pub fn lock(&self) -> DbGuard<'_> {
         let guard = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = (guard.gen, guard.faults.len());
         DbGuard {
             guard,
             shared: self,
+            seen,
         }
     }
 

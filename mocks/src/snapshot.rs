@@ -100,12 +100,35 @@ impl FarmState {
         self.vms.iter().find(|v| v.name == name)
     }
 
+    /// Calls that can change state, summed over hosts: everything except getters and lookups,
+    /// `event.from`, session calls, `assert_*` / `compute_*` checks and the evacuation query.
+    /// A converged reconciler's replay should leave it unchanged.
+    pub fn writes(&self) -> u64 {
+        self.calls
+            .values()
+            .flat_map(|m| m.iter())
+            .filter(|(name, _)| !is_read(name))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// The pool a host is in.
     pub fn pool_of(&self, host: &str) -> Option<&PoolState> {
         self.pools
             .iter()
             .find(|p| p.members.iter().any(|m| m == host))
     }
+}
+
+fn is_read(method: &str) -> bool {
+    let bare = method.strip_prefix("Async.").unwrap_or(method);
+    let (class, name) = bare.split_once('.').unwrap_or(("", bare));
+    class == "session"
+        || class == "event"
+        || name.starts_with("get_")
+        || name.starts_with("assert_")
+        || name.starts_with("compute_")
+        || name == "is_in_emergency_mode"
 }
 
 /// Takes the snapshot.

@@ -513,12 +513,14 @@ impl Db {
         }
     }
 
-    /// Emergency mode: a supporter whose master does not answer. Returns the stashed error.
+    /// Emergency mode: a supporter whose master is gone (no host at that address, or one
+    /// taken offline). A master merely restarting its XAPI does not put members in emergency
+    /// mode. Returns the stashed error.
     pub fn emergency_error(&self, h: HostId) -> Option<XapiError> {
         let addr = self.slave_of(h)?;
         let master_ok = self
             .host_by_address(&addr.to_string())
-            .is_some_and(|m| self.online(m));
+            .is_some_and(|m| !self.offline_fault(m));
         (!master_ok).then(|| XapiError::bare(ErrorCode::HOST_STILL_BOOTING))
     }
 

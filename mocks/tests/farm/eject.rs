@@ -92,3 +92,21 @@ async fn eject_wipes_the_host_keeps_halted_vm_records_and_reboots_it_standalone(
     );
     assert!(farm.invariants().ok, "{:?}", farm.invariants());
 }
+
+#[tokio::test]
+async fn pool_ha_blocks_eject_and_designate() {
+    let farm = farm_scenario(
+        "[[hosts]]\nname = \"xs1\"\nha_enabled = true\n[[hosts]]\nname = \"xs2\"\nmember_of = \"xs1\"\nvms = []\n",
+    )
+    .await;
+    let m = Session::on(&farm, "xs1").await;
+    let xs2 = m.host_ref("xs2").await;
+    assert_eq!(
+        m.fails("pool.eject", vec![s(&xs2)]).await,
+        ["HA_IS_ENABLED"]
+    );
+    assert_eq!(
+        m.fails("pool.designate_new_master", vec![s(&xs2)]).await,
+        ["HA_IS_ENABLED"]
+    );
+}

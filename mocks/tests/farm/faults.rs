@@ -37,6 +37,11 @@ async fn fail_hits_the_next_n_calls_and_shows_in_the_state() {
     m.ok("pool.get_all", vec![]).await;
     assert!(farm.state().faults.is_empty());
     assert_eq!(farm.state().calls["xs1"]["pool.get_all"], 3);
+    assert_eq!(farm.writes(), 0, "getters are not writes");
+    let h = m.host_ref("xs1").await;
+    m.ok("host.add_to_other_config", vec![s(&h), s("k"), s("v")])
+        .await;
+    assert_eq!(farm.writes(), 1);
 }
 
 #[tokio::test]

@@ -226,3 +226,49 @@ async fn an_async_migration_reserves_memory_reports_progress_and_finishes() {
         ["HANDLE_INVALID", "task", failing.as_str()]
     );
 }
+
+#[tokio::test]
+async fn older_or_dead_targets_are_refused() {
+    let farm = farm_scenario(
+        "[[hosts]]\nname = \"xs1\"\nsoftware_version = \"8.2.1\"\n\
+         [[hosts]]\nname = \"xs2\"\nmember_of = \"xs1\"\nsoftware_version = \"8.2.0\"\nvms = []\n\
+         [[hosts]]\nname = \"xs3\"\nmember_of = \"xs1\"\nvms = []\n",
+    )
+    .await;
+    let m = Session::on(&farm, "xs1").await;
+    let (vm, xs2, xs3) = (
+        m.vm_ref("xs1-vm1").await,
+        m.host_ref("xs2").await,
+        m.host_ref("xs3").await,
+    );
+    assert_eq!(
+        m.fails("VM.pool_migrate", vec![s(&vm), s(&xs2), no_options()])
+            .await,
+        ["NOT_SUPPORTED_DURING_UPGRADE"]
+    );
+    let mut off = xenpool_mocks::Fault::new(xenpool_mocks::FaultKind::Offline);
+    off.host = Some("xs3".into());
+    farm.inject(off).unwrap();
+    assert_eq!(
+        m.fails("VM.pool_migrate", vec![s(&vm), s(&xs3), no_options()])
+            .await,
+        ["HOST_NOT_LIVE"]
+    );
+    let blocked = m
+        .ok(
+            "host.get_vms_which_prevent_evacuation",
+            vec![s(&m.host_ref("xs1").await)],
+        )
+        .await;
+    let reasons: Vec<&str> = blocked
+        .as_struct()
+        .unwrap()
+        .iter()
+        .map(|(_, why)| why.as_array().unwrap()[0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["NO_HOSTS_AVAILABLE", "NO_HOSTS_AVAILABLE"],
+        "older and dead hosts are no targets"
+    );
+}
