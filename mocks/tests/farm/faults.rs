@@ -131,13 +131,7 @@ async fn a_crash_drops_the_call_kills_sessions_and_xapi_comes_back() {
 
 #[tokio::test]
 async fn a_frozen_join_leaves_the_host_half_joined_until_cleared() {
-    let farm = farm_with(FarmOptions {
-        hosts: 2,
-        vms_per_host: 0,
-        time_scale: 0.0,
-        ..Default::default()
-    })
-    .await;
+    let farm = crate::support::bare_farm(2).await;
     let id = farm
         .inject(fault(FaultKind::FreezeJoin, Some("xs2"), None, Some(1)))
         .unwrap();

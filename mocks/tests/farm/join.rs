@@ -146,13 +146,7 @@ async fn licence_ha_and_booting_checks_come_first() {
 
 #[tokio::test]
 async fn joining_itself_a_member_a_master_of_others_or_with_bad_credentials() {
-    let farm = farm_with(FarmOptions {
-        hosts: 4,
-        vms_per_host: 0,
-        time_scale: 0.0,
-        ..Default::default()
-    })
-    .await;
+    let farm = crate::support::bare_farm(4).await;
     let xs2 = Session::on(&farm, "xs2").await;
     let own = farm.host_address("xs2");
     assert_eq!(
@@ -211,13 +205,7 @@ async fn joining_itself_a_member_a_master_of_others_or_with_bad_credentials() {
 
 #[tokio::test]
 async fn a_connection_reset_by_the_master_is_joining_host_connection_failed() {
-    let farm = farm_with(FarmOptions {
-        hosts: 2,
-        vms_per_host: 0,
-        time_scale: 0.0,
-        ..Default::default()
-    })
-    .await;
+    let farm = crate::support::bare_farm(2).await;
     let mut drop = Fault::new(FaultKind::Drop);
     drop.host = Some("xs1".into());
     drop.method = Some("session.login_with_password".into());

@@ -34,6 +34,17 @@ pub async fn farm(hosts: usize) -> Farm {
     .await
 }
 
+/// Starts a farm of `hosts` hosts without VMs (ready to join) and with instant simulated time.
+pub async fn bare_farm(hosts: usize) -> Farm {
+    farm_with(FarmOptions {
+        hosts,
+        vms_per_host: 0,
+        time_scale: 0.0,
+        ..FarmOptions::default()
+    })
+    .await
+}
+
 /// Starts a farm.
 pub async fn farm_with(opts: FarmOptions) -> Farm {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -304,24 +315,26 @@ impl Session {
             .to_owned()
     }
 
-    /// The ref of the host named `name` (by name label).
-    pub async fn host_ref(&self, name: &str) -> String {
-        let v = self.ok("host.get_by_name_label", vec![s(name)]).await;
+    /// The ref of the `class` object named `name` (by name label).
+    async fn by_name(&self, class: &str, name: &str) -> String {
+        let v = self
+            .ok(&format!("{class}.get_by_name_label"), vec![s(name)])
+            .await;
         v.as_array()
             .and_then(|a| a.first())
             .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("no host {name}"))
+            .unwrap_or_else(|| panic!("no {class} named {name}"))
             .to_owned()
+    }
+
+    /// The ref of the host named `name`.
+    pub async fn host_ref(&self, name: &str) -> String {
+        self.by_name("host", name).await
     }
 
     /// The ref of the VM named `name`.
     pub async fn vm_ref(&self, name: &str) -> String {
-        let v = self.ok("VM.get_by_name_label", vec![s(name)]).await;
-        v.as_array()
-            .and_then(|a| a.first())
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("no VM {name}"))
-            .to_owned()
+        self.by_name("VM", name).await
     }
 
     /// A field of a record.
