@@ -339,3 +339,22 @@ fn value_nests_in_typed_structs_and_keeps_types() {
     assert_eq!(back.v, inner);
     assert_eq!(from_value::<Wrap>(to_value(&w).unwrap()).unwrap(), w);
 }
+
+#[test]
+fn rejects_invalid_utf8_and_control_characters() {
+    let e = dv_err("<value>a\u{0}b</value>");
+    assert!(
+        matches!(e.kind(), ErrorKind::Syntax(m) if m.contains("U+0000")),
+        "{e}"
+    );
+    assert_eq!(e.offset(), 8);
+    let e = dv_err("<value>&#1;</value>");
+    assert!(matches!(e.kind(), ErrorKind::Syntax(_)), "{e}");
+    let e = decode_value(b"<value>\xff\xfe</value>", &Limits::default()).unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::Syntax(m) if m.contains("UTF-8")),
+        "{e}"
+    );
+    assert_eq!(e.offset(), 7);
+    assert_eq!(dv("<value>\t\r\n</value>"), Value::from("\t\r\n"));
+}
