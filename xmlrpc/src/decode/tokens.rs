@@ -179,15 +179,15 @@ impl<'a> Tokens<'a> {
             let (event, start) = self.raw()?;
             let tok = match event {
                 Event::Start(e) => Tok::Open {
-                    tag: self.tag(e.local_name().into_inner()),
+                    tag: self.tag(e.name().into_inner()),
                     empty: false,
                 },
                 Event::Empty(e) => Tok::Open {
-                    tag: self.tag(e.local_name().into_inner()),
+                    tag: self.tag(e.name().into_inner()),
                     empty: true,
                 },
                 Event::End(e) => Tok::Close {
-                    tag: self.tag(e.local_name().into_inner()),
+                    tag: self.tag(e.name().into_inner()),
                 },
                 Event::Text(t) => self.merge_text(t.into_inner(), start)?,
                 Event::CData(c) => self.merge_text(c.into_inner(), start)?,
@@ -204,11 +204,17 @@ impl<'a> Tokens<'a> {
         }
     }
 
-    fn tag(&mut self, local_name: &str) -> Tag {
-        let tag = Tag::of(local_name);
+    /// The tag for an element name; a namespace prefix (`ex:nil`) is looked at only when the
+    /// full name is not in the grammar, which keeps the common path free of a `:` search.
+    fn tag(&mut self, name: &str) -> Tag {
+        let mut tag = Tag::of(name);
         if tag == Tag::Other {
-            self.unknown.clear();
-            self.unknown.push_str(local_name);
+            let local = name.rsplit_once(':').map_or(name, |(_, local)| local);
+            tag = Tag::of(local);
+            if tag == Tag::Other {
+                self.unknown.clear();
+                self.unknown.push_str(local);
+            }
         }
         tag
     }
