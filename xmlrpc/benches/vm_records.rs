@@ -67,15 +67,17 @@ fn peak_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
     (r, PEAK.load(Ordering::Relaxed) - base)
 }
 
-/// A deterministic pseudo-random stream (xorshift), so every run builds the same document.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
+#[path = "../tests/support/xorshift.rs"]
+mod xorshift;
+use xorshift::Rng;
+
+/// XAPI identifiers from the deterministic stream, so every run builds the same document.
+trait Ids {
+    fn uuid(&mut self) -> String;
+    fn opaque_ref(&mut self) -> String;
+}
+
+impl Ids for Rng {
     fn uuid(&mut self) -> String {
         let a = self.next();
         let b = self.next();
@@ -158,7 +160,7 @@ fn vm_records(n: usize) -> Vec<u8> {
     for i in 0..n {
         let vm_ref = rng.opaque_ref();
         let running = i % 3 != 0;
-        let mem = (1u64 << 30) * (1 + (rng.next() % 16));
+        let mem = (1u64 << 30) * (1 + rng.below(16) as u64);
         let host = &hosts[i % hosts.len()];
         let _ = write!(out, "<member><name>{vm_ref}</name><value><struct>");
         let mut r = Rec(&mut out);
