@@ -114,6 +114,15 @@ impl Error {
     }
 }
 
+/// The start of `text` for an error message (at most 64 characters, `…` marking a cut), so a
+/// 16 MiB bad value never ends up in a log line whole.
+pub(crate) fn snippet(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

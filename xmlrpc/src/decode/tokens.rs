@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use quick_xml::events::{BytesRef, Event};
 use quick_xml::Reader;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{snippet, Error, ErrorKind};
 
 /// The element names of the XML-RPC grammar (namespace prefixes stripped, as Python does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,16 +114,9 @@ impl Tok<'_> {
         match self {
             Tok::Open { tag, .. } => tag.name(unknown).to_owned(),
             Tok::Close { tag } => format!("/{}", tag.name(unknown)),
-            Tok::Text(t) => format!("text {:?}", truncate(t)),
+            Tok::Text(t) => format!("text {:?}", snippet(t)),
             Tok::Eof => "end of input".to_owned(),
         }
-    }
-}
-
-fn truncate(t: &str) -> &str {
-    match t.char_indices().nth(40) {
-        Some((i, _)) => &t[..i],
-        None => t,
     }
 }
 
@@ -276,7 +269,7 @@ fn push_ref(out: &mut String, r: &BytesRef<'_>, at: usize) -> Result<(), Error> 
             Ok(Some(c)) => out.push(c),
             Ok(None) | Err(_) => {
                 return Err(Error::new(
-                    ErrorKind::Syntax(format!("invalid character reference &{};", &**r)),
+                    ErrorKind::Syntax(format!("invalid character reference &{};", snippet(r))),
                     at,
                 ))
             }
