@@ -1,8 +1,8 @@
 //! Fault injection from the library: fail, latency, drop, offline, crash, freeze_join.
 
-use xenpool_mocks::{FarmOptions, Fault, FaultKind};
+use xenpool_mocks::{Fault, FaultKind};
 
-use crate::support::{farm, farm_with, s, wait_for, Reply, Session, Xapi};
+use crate::support::{farm, s, wait_for, Reply, Session, Xapi};
 
 fn fault(kind: FaultKind, host: Option<&str>, method: Option<&str>, count: Option<u32>) -> Fault {
     let mut f = Fault::new(kind);
