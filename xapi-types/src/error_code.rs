@@ -182,6 +182,16 @@ error_codes! {
     HOST_IS_LIVE = "HOST_IS_LIVE",
     /// `[task_ref]`: the task was cancelled.
     TASK_CANCELLED = "TASK_CANCELLED",
+    /// `[reason]`: memory limits violate `static_min ≤ dynamic_min ≤ dynamic_max ≤ static_max`.
+    MEMORY_CONSTRAINT_VIOLATION = "MEMORY_CONSTRAINT_VIOLATION",
+    /// `[param]`: a parameter had the wrong XML-RPC type.
+    FIELD_TYPE_ERROR = "FIELD_TYPE_ERROR",
+    /// `[class, field, ref, key]`: `add_to_<map>` with a key already present.
+    MAP_DUPLICATE_KEY = "MAP_DUPLICATE_KEY",
+    /// `[vm, operation]`
+    VM_IS_TEMPLATE = "VM_IS_TEMPLATE",
+    /// `[uname, msg]`: authenticated, but the (external) user has no role.
+    SESSION_AUTHORIZATION_FAILED = "SESSION_AUTHORIZATION_FAILED",
 }
 
 impl ErrorCode {
