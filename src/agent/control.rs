@@ -101,6 +101,8 @@ impl ControlClient {
         token: Password,
         host: impl Into<String>,
     ) -> Result<ControlClient, ControlError> {
+        // reqwest is built without a default crypto provider; ring is the one xenpool ships.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()

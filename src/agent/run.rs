@@ -81,6 +81,8 @@ pub struct Agent {
     revision: i64,
     last_reports: BTreeMap<String, Value>,
     op_vms: Vec<VmOutcome>,
+    /// This pass's pool error: `None` if there is none, `Some(true)` if another host reported it.
+    foreign_error: Option<bool>,
 }
 
 impl Agent {
@@ -125,6 +127,7 @@ impl Agent {
             revision: 0,
             last_reports: BTreeMap::new(),
             op_vms: Vec::new(),
+            foreign_error: None,
             config,
         })
     }
@@ -250,6 +253,16 @@ impl Agent {
         self.answer_plan_requests(&session, &desired, &obs).await?;
 
         let intent = intent_of(&desired);
+        self.foreign_error = desired
+            .pools
+            .first()
+            .and_then(|p| p.aggregate.status.as_ref())
+            .and_then(|s| s.error.as_ref())
+            .map(|e| {
+                !e["hosts"]
+                    .as_array()
+                    .is_some_and(|h| h.iter().any(|x| x == self.config.host.as_str()))
+            });
         let named =
             self.journal.state().named_pool.as_deref() == Some(obs.pool.1.name_label.as_str());
         let fact = obs.fact(self.journal.state().joined_at.is_some(), named);
@@ -652,7 +665,7 @@ impl Agent {
                 },
                 Err(StepFailure::Problem(p)) => OperationUpdate {
                     state: Some("failed".into()),
-                    error: Some(Some(problem_json(&p))),
+                    error: Some(Some(problem_json(&p, &self.config.host))),
                     ..operation_update()
                 },
                 Err(StepFailure::Other(e)) => return Err(e),
@@ -708,10 +721,11 @@ impl Agent {
         };
         let pool_state = match state {
             "error" => Some("error"),
-            "changing" => Some("changing"),
+            // Another member's error stays visible until that member or the master clears it.
+            "changing" if self.foreign_error != Some(true) => Some("changing"),
             _ => None,
         };
-        let error = problem.map(|p| Some(problem_json(p)));
+        let error = problem.map(|p| Some(problem_json(p, &self.config.host)));
         self.report(
             aggregate,
             pool_state,
@@ -734,12 +748,17 @@ impl Agent {
         let Some(pool) = desired.pools.iter().find(|p| p.aggregate.name == aggregate) else {
             return Ok(());
         };
-        let mut metadata = BTreeMap::from([(
-            self.config.host.clone(),
-            Some(obs.my_host().record.uuid.clone()),
-        )]);
-        if obs.master_name() == self.config.host {
-            metadata.insert("master_compute".into(), Some(self.config.host.clone()));
+        let me = self.config.host.clone();
+        let mut metadata = BTreeMap::from([(me.clone(), Some(obs.my_host().record.uuid.clone()))]);
+        let pool_error = pool.aggregate.status.as_ref().and_then(|s| s.error.clone());
+        let my_error = pool_error.as_ref().is_some_and(|e| {
+            e["hosts"]
+                .as_array()
+                .is_some_and(|h| h.iter().any(|x| x == me.as_str()))
+        });
+        // Only the master speaks for the pool: active once every member is in and enabled.
+        let (state, clear_error) = if obs.master_name() == me {
+            metadata.insert("master_compute".into(), Some(me.clone()));
             for host in obs
                 .hosts
                 .iter()
@@ -748,15 +767,25 @@ impl Agent {
             {
                 metadata.insert(host.name.clone(), Some(host.record.uuid.clone()));
             }
-        }
-        let all_in = pool.aggregate.hosts.iter().all(|h| obs.host(h).is_some());
-        let state = if all_in { "active" } else { "changing" };
+            let all_in = pool
+                .aggregate
+                .hosts
+                .iter()
+                .all(|h| obs.host(h).is_some_and(|o| o.record.enabled || h == &me));
+            match (all_in, self.foreign_error) {
+                (true, _) => (Some("active"), true),
+                (false, Some(true)) => (None, false),
+                (false, _) => (Some("changing"), my_error),
+            }
+        } else {
+            (None, my_error)
+        };
         self.report(
             aggregate,
-            Some(state),
+            state,
             metadata,
             Some(("active".into(), None)),
-            Some(None),
+            clear_error.then_some(None),
         )
         .await
     }
@@ -832,7 +861,7 @@ impl Agent {
         let update = OperationUpdate {
             state: Some("failed".into()),
             vms: Some(vm_results(&self.op_vms)),
-            error: Some(Some(problem_json(problem))),
+            error: Some(Some(problem_json(problem, &self.config.host))),
             ..operation_update()
         };
         self.control.update_operation(op.id, &update).await?;
@@ -936,8 +965,14 @@ fn unplaceable_problem(host: &str, plan: &planner::EvacuationPlan) -> Problem {
     }
 }
 
-fn problem_json(p: &Problem) -> Value {
-    json!({ "code": p.code, "params": p.params, "message": p.message, "fix": p.fix, "vms": p.vms, "hosts": p.hosts })
+/// The wire form of a problem reported by `reporter`, who is always among its hosts (so only
+/// that host's later success clears it).
+fn problem_json(p: &Problem, reporter: &str) -> Value {
+    let mut hosts = p.hosts.clone();
+    if !hosts.iter().any(|h| h == reporter) {
+        hosts.insert(0, reporter.to_owned());
+    }
+    json!({ "code": p.code, "params": p.params, "message": p.message, "fix": p.fix, "vms": p.vms, "hosts": hosts })
 }
 
 fn vm_results(outcomes: &[VmOutcome]) -> Vec<VmResult> {

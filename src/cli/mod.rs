@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod agent;
+mod demo;
 mod xapi;
 
 /// Top-level command line.
@@ -25,6 +27,10 @@ pub struct Cli {
 enum Command {
     /// Print the version and exit.
     Version,
+    /// Run the per-host agent (one per compute host, as a systemd service).
+    Agent(agent::AgentArgs),
+    /// Run the control plane, a mock XenServer farm and one agent per host in one process.
+    Demo(demo::DemoArgs),
     /// Talk to one XenServer host's XenAPI directly (manual checks, scripts).
     Xapi(xapi::XapiArgs),
     /// Run the control plane (Nova-compatible API + native /v1 API).
@@ -42,8 +48,37 @@ pub fn main() -> ExitCode {
             println!("xenpool {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Agent(args) => agent::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Xapi(args) => xapi::run(args),
         Command::Serve(args) => crate::serve_cli::main(args),
         Command::Token(cmd) => crate::auth_cli::main(cmd),
+    }
+}
+
+/// Logs to stderr at `RUST_LOG` (default `info`); stdout stays for results.
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

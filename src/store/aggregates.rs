@@ -259,6 +259,7 @@ impl Store {
             .bind(host)
             .execute(w.conn())
             .await?;
+        forget_member_status(&mut w, id, host).await?;
         touch(&mut w, id).await?;
         let agg = load_one(w.conn(), id).await?;
         w.event(NewEvent {
@@ -272,6 +273,39 @@ impl Store {
         w.commit().await?;
         Ok(agg)
     }
+}
+
+/// Drops the pool-status metadata a removed member leaves behind, as Nova's XenAPI driver did:
+/// the `<host>` = XAPI uuid key; and when it was the last member, `master_compute` too, with
+/// `operational_state` back to `created` for a hypervisor pool.
+async fn forget_member_status(w: &mut super::WriteTx<'_>, id: i64, host: &str) -> Result<()> {
+    sqlx::query("DELETE FROM aggregate_metadata WHERE aggregate_id = $1 AND key = $2")
+        .bind(id)
+        .bind(host)
+        .execute(w.conn())
+        .await?;
+    let remaining: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM aggregate_hosts WHERE aggregate_id = $1")
+            .bind(id)
+            .fetch_one(w.conn())
+            .await?;
+    if remaining > 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "DELETE FROM aggregate_metadata WHERE aggregate_id = $1 AND key = 'master_compute'",
+    )
+    .bind(id)
+    .execute(w.conn())
+    .await?;
+    sqlx::query(
+        "UPDATE aggregate_metadata SET value = 'created' WHERE aggregate_id = $1 AND key = 'operational_state' \
+         AND EXISTS (SELECT 1 FROM aggregate_metadata WHERE aggregate_id = $1 AND key = 'hypervisor_pool')",
+    )
+    .bind(id)
+    .execute(w.conn())
+    .await?;
+    Ok(())
 }
 
 /// Applies a metadata merge inside `w` (zone rules included).

@@ -6,5 +6,6 @@ mod auth_roles;
 mod compat_surface;
 mod compat_vectors;
 mod concurrency;
+mod e2e_pools;
 mod native_api;
 mod watch_feed;
