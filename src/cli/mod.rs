@@ -26,7 +26,7 @@ enum Command {
     /// Print the version and exit.
     Version,
     /// Talk to one XenServer host's XenAPI directly (manual checks, scripts).
-    Xapi(xapi::XapiArgs),
+    Xapi(Box<xapi::XapiArgs>),
 }
 
 /// Parses the process arguments, runs the chosen subcommand and maps the outcome to an exit code.
@@ -37,6 +37,6 @@ pub fn main() -> ExitCode {
             println!("xenpool {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Xapi(args) => xapi::run(args),
+        Command::Xapi(args) => xapi::run(*args),
     }
 }

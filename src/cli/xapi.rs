@@ -67,7 +67,9 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
     if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!("timeout must be a positive number of seconds, got {s}"));
+        return Err(format!(
+            "timeout must be a positive number of seconds, got {s}"
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }

@@ -54,7 +54,10 @@ pub fn swap_host(url: &Url, address: &str) -> Result<Url> {
     swapped
         .set_host(Some(&host))
         .map_err(|e| bad(&e.to_string()))?;
-    if swapped.host_str().is_none_or(|h| h.contains(['/', '@', '?', '#'])) {
+    if swapped
+        .host_str()
+        .is_none_or(|h| h.contains(['/', '@', '?', '#']))
+    {
         return Err(bad("not a host"));
     }
     Ok(swapped)
@@ -93,7 +96,9 @@ mod tests {
     fn urls_are_checked() {
         assert!(parse_url("https://10.0.0.1/").is_ok());
         assert!(parse_url("ftp://10.0.0.1/").is_err());
-        let creds = parse_url("https://root:pw@10.0.0.1/").unwrap_err().to_string();
+        let creds = parse_url("https://root:pw@10.0.0.1/")
+            .unwrap_err()
+            .to_string();
         assert!(!creds.contains("pw@"), "{creds}");
         assert!(parse_url("not a url").is_err());
     }

@@ -183,7 +183,12 @@ impl Client {
     }
 
     /// POSTs the encoded call and returns the body of a 2xx answer, read under the size limit.
-    async fn post(&self, site: CallSite<'_>, params: &[Value], timeout: Duration) -> Result<Vec<u8>> {
+    async fn post(
+        &self,
+        site: CallSite<'_>,
+        params: &[Value],
+        timeout: Duration,
+    ) -> Result<Vec<u8>> {
         check_url(site.url)?;
         let limit = self.inner.options.limits.max_document_bytes;
         debug!(method = site.method, host = %site.url, "XenAPI call");
@@ -259,21 +264,20 @@ fn too_large(site: CallSite<'_>, limit: usize) -> XenApiError {
     }
 }
 
-/// The rustls error somewhere in the cause chain (tokio-rustls wraps it in an `io::Error`).
+/// The rustls error somewhere in the cause chain. tokio-rustls wraps it in `io::Error`s,
+/// whose `source()` skips the wrapped error itself, so those are opened with `get_ref`.
 fn find_rustls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = e.source();
     while let Some(err) = cause {
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(tls) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls);
-        }
-        cause = err.source();
+        cause = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     None
 }
@@ -283,8 +287,8 @@ fn describe_tls_error(e: &rustls::Error) -> String {
         rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
             other.to_string()
         }
-        rustls::Error::InvalidCertificate(cert) => format!(
-            "server certificate refused ({cert:?}); trust it with a CA file or pin its SHA-256 fingerprint"
+        rustls::Error::InvalidCertificate(_) => format!(
+            "{e}; trust the server with a CA file or pin its SHA-256 certificate fingerprint"
         ),
         other => other.to_string(),
     }
@@ -376,9 +380,9 @@ fn finish<T>(
             Some(items) => Err(site.failure(items.iter().map(param_text).collect())),
             None => Err(site.protocol("Status Failure without an ErrorDescription")),
         },
-        Some(other) => Err(site.protocol(format!(
-            "Status is {other:?}, expected Success or Failure"
-        ))),
+        Some(other) => {
+            Err(site.protocol(format!("Status is {other:?}, expected Success or Failure")))
+        }
         None => Err(site.protocol("response struct has no Status member")),
     }
 }

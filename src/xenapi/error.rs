@@ -125,7 +125,7 @@ pub enum FreeMemoryShortfall {
 
 fn humantime(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)
     } else {
         format!("{ms} ms")
@@ -374,8 +374,11 @@ mod tests {
 
     #[test]
     fn echoed_secrets_are_redacted() {
-        let e = xapi("SESSION_AUTHENTICATION_FAILED", &["root", "bad password hunter2"])
-            .redact("hunter2");
+        let e = xapi(
+            "SESSION_AUTHENTICATION_FAILED",
+            &["root", "bad password hunter2"],
+        )
+        .redact("hunter2");
         assert!(!format!("{e} {e:?}").contains("hunter2"));
         assert_eq!(e.params()[1], "bad password <redacted>");
     }

@@ -163,7 +163,11 @@ impl Session {
     }
 
     /// Calls `method` with the session prepended and decodes the result straight into `T`.
-    pub async fn call_as<T: DeserializeOwned>(&self, method: &str, params: Vec<Value>) -> Result<T> {
+    pub async fn call_as<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Result<T> {
         let timeout = self.inner.client.options().call_timeout;
         self.call_within(method, params, timeout).await
     }

@@ -82,7 +82,11 @@ impl Session {
     }
 
     /// Waits for `task` and decodes its result into `T`.
-    pub async fn wait_task_as<T: DeserializeOwned>(&self, task: &Task, timeout: Duration) -> Result<T> {
+    pub async fn wait_task_as<T: DeserializeOwned>(
+        &self,
+        task: &Task,
+        timeout: Duration,
+    ) -> Result<T> {
         let value = self.wait_task(task, timeout).await?;
         let url = self.url();
         xmlrpc::from_value(value).map_err(|e| {
@@ -181,7 +185,9 @@ impl Session {
                 xmlrpc::decode_value(record.result.as_bytes(), &self.client().options().limits)
                     .map_err(|e| self.site_error(task, |s| s.decode(e)))
             }
-            TaskStatus::Failure => Err(self.site_error(task, |s| s.failure(record.error_info.clone()))),
+            TaskStatus::Failure => {
+                Err(self.site_error(task, |s| s.failure(record.error_info.clone())))
+            }
             TaskStatus::Cancelled | TaskStatus::Cancelling => Err(self.site_error(task, |s| {
                 s.failure(vec!["TASK_CANCELLED".into(), task.reference.to_string()])
             })),
@@ -191,7 +197,11 @@ impl Session {
         }
     }
 
-    fn site_error(&self, task: &Task, make: impl FnOnce(CallSite<'_>) -> XenApiError) -> XenApiError {
+    fn site_error(
+        &self,
+        task: &Task,
+        make: impl FnOnce(CallSite<'_>) -> XenApiError,
+    ) -> XenApiError {
         let url = self.url();
         make(CallSite {
             method: &task.method,

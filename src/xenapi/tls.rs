@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use sha2::{Digest, Sha256};
@@ -145,9 +147,9 @@ fn load_ca_file(path: &Path) -> Result<RootCertStore, TlsConfigError> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| TlsConfigError(format!("CA file {shown}: bad PEM: {e}")))?;
-        roots.add(cert).map_err(|e| {
-            TlsConfigError(format!("CA file {shown}: unusable certificate: {e}"))
-        })?;
+        roots
+            .add(cert)
+            .map_err(|e| TlsConfigError(format!("CA file {shown}: unusable certificate: {e}")))?;
     }
     if roots.is_empty() {
         return Err(TlsConfigError(format!(
@@ -251,7 +253,10 @@ mod tests {
             plain
         );
         assert_eq!(
-            colons.trim_start_matches("sha256:").parse::<Fingerprint>().unwrap(),
+            colons
+                .trim_start_matches("sha256:")
+                .parse::<Fingerprint>()
+                .unwrap(),
             plain
         );
     }
@@ -278,7 +283,10 @@ mod tests {
         let path = dir.path().join("empty.pem");
         std::fs::write(&path, "not a certificate\n").unwrap();
         let err = client_config(&TlsTrust::CaFile(path)).unwrap_err();
-        assert!(err.to_string().contains("holds no PEM certificate"), "{err}");
+        assert!(
+            err.to_string().contains("holds no PEM certificate"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,7 +14,12 @@ impl Session {
     /// `"task/OpaqueRef:…"`) since `token` (`""` = the current state of every matching object
     /// as `add` events), waiting up to `wait` for one. The HTTP call may take `wait` plus the
     /// client's call timeout.
-    pub async fn event_from(&self, classes: &[&str], token: &str, wait: Duration) -> Result<EventBatch> {
+    pub async fn event_from(
+        &self,
+        classes: &[&str],
+        token: &str,
+        wait: Duration,
+    ) -> Result<EventBatch> {
         let classes = Value::Array(classes.iter().map(|c| s(c)).collect());
         let timeout = wait + self.client().options().call_timeout;
         self.call_within(
