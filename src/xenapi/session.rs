@@ -236,6 +236,7 @@ impl Session {
 }
 
 /// One login at `url`, following a `HOST_IS_SLAVE` answer to the master once.
+#[instrument(skip_all, fields(host = %url, user = %credentials.username))]
 async fn login_at(
     client: &Client,
     url: &Url,

@@ -489,3 +489,101 @@ async fn logout_sends_the_session() {
         .await;
     login(&server).await.logout().await.unwrap();
 }
+
+#[tokio::test]
+async fn after_the_master_moves_a_call_follows_it_with_a_fresh_session() {
+    // Logged in on the old master (127.0.0.2); it then becomes a member of 127.0.0.1.
+    let (new_master, old_master) = member_and_master().await;
+    Mock::given(call("session.login_with_password"))
+        .respond_with(success("OpaqueRef:old"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&old_master)
+        .await;
+    Mock::given(call("session.login_with_password"))
+        .respond_with(failure("HOST_IS_SLAVE", &["127.0.0.1"]))
+        .mount(&old_master)
+        .await;
+    Mock::given(call("host.get_all"))
+        .respond_with(failure("HOST_IS_SLAVE", &["127.0.0.1"]))
+        .expect(1)
+        .mount(&old_master)
+        .await;
+    mount_login(&new_master, "OpaqueRef:new").await;
+    Mock::given(call("host.get_all").with_params([Value::from("OpaqueRef:new")]))
+        .respond_with(success(Value::Array(vec![Value::from("OpaqueRef:h1")])))
+        .expect(1)
+        .mount(&new_master)
+        .await;
+
+    let session = Session::login_with_password(client(), url_of(&old_master), credentials())
+        .await
+        .unwrap();
+    assert_eq!(session.url().host_str(), Some("127.0.0.2"));
+    assert_eq!(
+        session.host_get_all().await.unwrap(),
+        vec![Ref::from("OpaqueRef:h1")]
+    );
+    assert_eq!(session.url().host_str(), Some("127.0.0.1"));
+}
+
+#[tokio::test]
+async fn persistent_disable_falls_back_on_servers_without_auto_enable() {
+    let server = MockServer::start().await;
+    mount_login(&server, "OpaqueRef:s1").await;
+    let host = Value::from("OpaqueRef:h1");
+    Mock::given(call("host.disable").with_params([
+        Value::from("OpaqueRef:s1"),
+        host.clone(),
+        Value::Bool(false),
+    ]))
+    .respond_with(failure(
+        "MESSAGE_PARAMETER_COUNT_MISMATCH",
+        &["host.disable", "1", "2"],
+    ))
+    .with_priority(1)
+    .expect(1)
+    .mount(&server)
+    .await;
+    Mock::given(call("host.disable"))
+        .respond_with(success(""))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let session = login(&server).await;
+    let persisted = session
+        .host_disable_persistent(&Ref::from("OpaqueRef:h1"))
+        .await
+        .unwrap();
+    assert!(!persisted);
+    let disables: Vec<_> = received_calls(&server)
+        .await
+        .into_iter()
+        .filter(|c| c.name == "host.disable")
+        .map(|c| c.params.len())
+        .collect();
+    assert_eq!(disables, vec![3, 2], "with auto_enable, then without");
+}
+
+#[tokio::test]
+async fn the_current_pool_is_the_single_pool_record() {
+    let server = MockServer::start().await;
+    mount_login(&server, "OpaqueRef:s1").await;
+    let mut pool = Struct::new();
+    pool.insert("uuid", "pool-uuid");
+    pool.insert("name_label", "pool1");
+    pool.insert("master", "OpaqueRef:h1");
+    pool.insert("ha_enabled", false);
+    let mut all = Struct::new();
+    all.insert("OpaqueRef:p1", pool);
+    Mock::given(call("pool.get_all_records"))
+        .respond_with(success(all))
+        .mount(&server)
+        .await;
+    let session = login(&server).await;
+    let (reference, record) = session.pool_current().await.unwrap();
+    assert_eq!(reference, Ref::from("OpaqueRef:p1"));
+    assert_eq!(record.name_label, "pool1");
+    assert_eq!(record.master, Ref::from("OpaqueRef:h1"));
+}
