@@ -3,6 +3,10 @@
 //! xapi sends them) for 100, 1 000 and 10 000 VMs, against Python's stdlib
 //! `xmlrpc.client.loads` / `dumps` on the same bytes in the same run, plus the peak heap use of
 //! decoding relative to the document size (counted by a global allocator).
+//!
+//! `XENPOOL_BENCH_WRITE_DIR=DIR` also writes the generated documents there as
+//! `vm_records_<N>.xml` (input for the `decode_file` example); `XENPOOL_BENCH_VMS=100,1000`
+//! picks other document sizes.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
@@ -499,8 +503,25 @@ fn main() {
         "peak/doc",
         "typed/doc"
     );
-    for n in [100, 1_000, 10_000] {
+    let sizes: Vec<usize> = match std::env::var("XENPOOL_BENCH_VMS") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("XENPOOL_BENCH_VMS: comma-separated VM counts")
+            })
+            .collect(),
+        Err(_) => vec![100, 1_000, 10_000],
+    };
+    for n in sizes {
         let doc = vm_records(n);
+        if let Some(dir) = std::env::var_os("XENPOOL_BENCH_WRITE_DIR") {
+            let path = PathBuf::from(dir).join(format!("vm_records_{n}.xml"));
+            std::fs::write(&path, &doc)
+                .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+            eprintln!("wrote {}", path.display());
+        }
         let mb = doc.len() as f64 / 1e6;
         let budget = Duration::from_millis(if n >= 10_000 { 3000 } else { 2000 });
 

@@ -729,7 +729,8 @@ impl<'de> Visitor<'de> for DateTimeVisitor {
         self,
         d: D,
     ) -> std::result::Result<DateTime, D::Error> {
-        d.deserialize_str(DateTimeVisitor)
+        // `any`, not `str`: buffered content (serde's flatten / untagged) holds the map form.
+        d.deserialize_any(DateTimeVisitor)
     }
     fn visit_map<A: de::MapAccess<'de>>(
         self,

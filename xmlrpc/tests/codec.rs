@@ -339,3 +339,66 @@ fn value_nests_in_typed_structs_and_keeps_types() {
     assert_eq!(back.v, inner);
     assert_eq!(from_value::<Wrap>(to_value(&w).unwrap()).unwrap(), w);
 }
+
+#[test]
+fn rejects_invalid_utf8_and_control_characters() {
+    let e = dv_err("<value>a\u{0}b</value>");
+    assert!(
+        matches!(e.kind(), ErrorKind::Syntax(m) if m.contains("U+0000")),
+        "{e}"
+    );
+    assert_eq!(e.offset(), 8);
+    let e = dv_err("<value>&#1;</value>");
+    assert!(matches!(e.kind(), ErrorKind::Syntax(_)), "{e}");
+    let e = decode_value(b"<value>\xff\xfe</value>", &Limits::default()).unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::Syntax(m) if m.contains("UTF-8")),
+        "{e}"
+    );
+    assert_eq!(e.offset(), 7);
+    assert_eq!(dv("<value>\t\r\n</value>"), Value::from("\t\r\n"));
+}
+
+#[test]
+fn flattened_rest_keeps_xml_rpc_types() {
+    #[derive(Debug, Deserialize)]
+    struct Inner {
+        when: DateTime,
+    }
+    #[derive(Debug, Deserialize)]
+    struct Outer {
+        uuid: String,
+        #[serde(flatten)]
+        inner: Inner,
+        #[serde(flatten)]
+        rest: HashMap<String, Value>,
+    }
+    let xml = b"<methodResponse><params><param><value><struct>\
+        <member><name>uuid</name><value>u</value></member>\
+        <member><name>when</name><value><dateTime.iso8601>20240611T10:00:00Z</dateTime.iso8601></value></member>\
+        <member><name>seen</name><value><dateTime.iso8601>20240611T11:00:00</dateTime.iso8601></value></member>\
+        <member><name>n</name><value><i8>5</i8></value></member>\
+        <member><name>bytes</name><value><base64>AAE=</base64></value></member>\
+        </struct></value></param></params></methodResponse>";
+    let o: Outer = decode_response_as(xml, &Limits::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.uuid, "u");
+    assert!(o.inner.when.utc);
+    assert_eq!(
+        o.rest.get("seen"),
+        Some(&Value::DateTime(
+            DateTime::parse("20240611T11:00:00").unwrap()
+        ))
+    );
+    assert_eq!(o.rest.get("n"), Some(&Value::I8(5)));
+    assert_eq!(o.rest.get("bytes"), Some(&Value::Base64(vec![0, 1])));
+}
+
+#[test]
+fn datetime_through_other_serde_formats() {
+    let d = DateTime::parse("20240611T10:00:00Z").unwrap();
+    let json = serde_json::to_string(&d).unwrap();
+    assert_eq!(json, "\"20240611T10:00:00Z\"");
+    assert_eq!(serde_json::from_str::<DateTime>(&json).unwrap(), d);
+}

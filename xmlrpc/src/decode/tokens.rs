@@ -165,9 +165,10 @@ impl<'a> Tokens<'a> {
         let start = self.reader.buffer_position() as usize;
         match self.reader.read_event() {
             Ok(e) => Ok((e, start)),
+            // quick-xml reports some errors (UTF-8) at an offset before the event.
             Err(e) => Err(Error::new(
                 ErrorKind::Syntax(e.to_string()),
-                self.reader.error_position() as usize,
+                (self.reader.error_position() as usize).max(start),
             )),
         }
     }
@@ -225,6 +226,7 @@ impl<'a> Tokens<'a> {
                 Event::Comment(_) | Event::PI(_) => {}
                 other => {
                     self.pending = Some((other, at));
+                    check_chars(&text, start)?;
                     return Ok(Tok::Text(text));
                 }
             }
@@ -241,6 +243,23 @@ impl<'a> Tokens<'a> {
             ));
         }
         Ok(())
+    }
+}
+
+/// XML 1.0 allows no control characters but tab, LF and CR, not even as character references.
+fn check_chars(text: &str, start: usize) -> Result<(), Error> {
+    match text
+        .bytes()
+        .position(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+    {
+        None => Ok(()),
+        Some(i) => Err(Error::new(
+            ErrorKind::Syntax(format!(
+                "control character U+{:04X} is not allowed in XML",
+                text.as_bytes()[i]
+            )),
+            start + i,
+        )),
     }
 }
 
