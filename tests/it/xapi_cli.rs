@@ -8,7 +8,10 @@ use wiremock::{Mock, MockServer};
 use xenpool_xmlrpc::{Struct, Value};
 
 use crate::support::tls_server::{self, TLS_VALUE};
-use crate::support::xapi_mock::{call, failure, mount_login, received_calls, success, PASSWORD};
+use crate::support::xapi_mock::{
+    call, failure, mount_login_refused_echoing_password, mount_session, received_calls, strings,
+    success, unused_port, PASSWORD,
+};
 
 struct PasswordFile {
     _dir: tempfile::TempDir,
@@ -23,9 +26,14 @@ fn password_file() -> PasswordFile {
 }
 
 async fn xenpool(args: &[&str]) -> Output {
+    xenpool_with_env(args, &[]).await
+}
+
+async fn xenpool_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_xenpool"))
         .args(args)
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .output()
         .await
         .unwrap()
@@ -61,12 +69,7 @@ fn assert_no_password(out: &Output) {
 
 async fn server_with_session() -> MockServer {
     let server = MockServer::start().await;
-    mount_login(&server, "OpaqueRef:cli").await;
-    Mock::given(call("session.logout").with_params([Value::from("OpaqueRef:cli")]))
-        .respond_with(success(""))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_session(&server, "OpaqueRef:cli").await;
     server
 }
 
@@ -77,10 +80,7 @@ async fn call_prints_the_result_as_json_and_logs_out() {
     rec.insert("name_label", "h1");
     rec.insert("enabled", true);
     rec.insert("memory_overhead", "1073741824");
-    rec.insert(
-        "resident_VMs",
-        Value::Array(vec![Value::from("OpaqueRef:vm1")]),
-    );
+    rec.insert("resident_VMs", strings(&["OpaqueRef:vm1"]));
     rec.insert("blob", Value::Base64(b"hi".to_vec()));
     let mut all = Struct::new();
     all.insert("OpaqueRef:h1", rec);
@@ -168,26 +168,21 @@ async fn xapi_failures_print_code_and_params_and_exit_3() {
 #[tokio::test]
 async fn a_wrong_password_exits_3_without_printing_it() {
     let server = MockServer::start().await;
-    Mock::given(call("session.login_with_password"))
-        .respond_with(failure(
-            "SESSION_AUTHENTICATION_FAILED",
-            &["root", &format!("Authentication failure ({PASSWORD})")],
-        ))
-        .mount(&server)
-        .await;
-    let out = xenpool(&[
+    mount_login_refused_echoing_password(&server).await;
+    let uri = server.uri();
+    let args = [
         "xapi",
         "--url",
-        &server.uri(),
+        &uri,
         "--username",
         "root",
         "--password-env",
         "XENPOOL_TEST_PW",
         "call",
         "pool.get_all",
-    ])
-    .await;
-    // The variable is unset in this process: a usage error naming it.
+    ];
+    // The variable is unset in the child: a usage error naming it.
+    let out = xenpool_with_env(&args, &[]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("XENPOOL_TEST_PW"),
@@ -195,22 +190,7 @@ async fn a_wrong_password_exits_3_without_printing_it() {
         text(&out.stderr)
     );
 
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_xenpool"))
-        .args([
-            "xapi",
-            "--url",
-            &server.uri(),
-            "--username",
-            "root",
-            "--password-env",
-            "XENPOOL_TEST_PW",
-            "call",
-            "pool.get_all",
-        ])
-        .env("XENPOOL_TEST_PW", PASSWORD)
-        .output()
-        .await
-        .unwrap();
+    let out = xenpool_with_env(&args, &[("XENPOOL_TEST_PW", PASSWORD)]).await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(text(&out.stderr).starts_with("SESSION_AUTHENTICATION_FAILED: root, "));
     assert_no_password(&out);
@@ -224,10 +204,7 @@ async fn a_wrong_password_exits_3_without_printing_it() {
 
 #[tokio::test]
 async fn transport_failures_exit_4() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = unused_port();
     let out = xapi(
         &format!("http://127.0.0.1:{port}/"),
         &[],
@@ -265,33 +242,25 @@ async fn tls_is_verified_and_a_pinned_fingerprint_is_accepted() {
     assert_eq!(json, serde_json::json!(TLS_VALUE));
 }
 
+/// `xenpool xapi --url https://127.0.0.1/ --username root <flags…> call pool.get_all`.
+async fn with_flags(flags: &[&str]) -> Output {
+    let mut args = vec!["xapi", "--url", "https://127.0.0.1/", "--username", "root"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["call", "pool.get_all"]);
+    xenpool(&args).await
+}
+
 #[tokio::test]
 async fn usage_errors_exit_2() {
-    let no_password = xenpool(&[
-        "xapi",
-        "--url",
-        "https://127.0.0.1/",
-        "--username",
-        "root",
-        "call",
-        "pool.get_all",
-    ])
-    .await;
+    let no_password = with_flags(&[]).await;
     assert_eq!(no_password.status.code(), Some(2));
 
-    let on_command_line = xenpool(&[
-        "xapi",
-        "--url",
-        "https://127.0.0.1/",
-        "--username",
-        "root",
-        "--password",
-        PASSWORD,
-        "call",
-        "pool.get_all",
-    ])
-    .await;
+    let on_command_line = with_flags(&["--password", PASSWORD]).await;
     assert_eq!(on_command_line.status.code(), Some(2));
+
+    let missing_file = with_flags(&["--password-file", "/nonexistent/pw"]).await;
+    assert_eq!(missing_file.status.code(), Some(2));
+    assert!(text(&missing_file.stderr).contains("/nonexistent/pw"));
 
     let bad_fingerprint = xapi(
         "https://127.0.0.1/",
@@ -301,21 +270,6 @@ async fn usage_errors_exit_2() {
     .await;
     assert_eq!(bad_fingerprint.status.code(), Some(2));
     assert!(text(&bad_fingerprint.stderr).contains("fingerprint"));
-
-    let missing_file = xenpool(&[
-        "xapi",
-        "--url",
-        "https://127.0.0.1/",
-        "--username",
-        "root",
-        "--password-file",
-        "/nonexistent/pw",
-        "call",
-        "pool.get_all",
-    ])
-    .await;
-    assert_eq!(missing_file.status.code(), Some(2));
-    assert!(text(&missing_file.stderr).contains("/nonexistent/pw"));
 
     let bad_url = xapi("ftp://127.0.0.1/", &[], &["call", "pool.get_all"]).await;
     assert_eq!(bad_url.status.code(), Some(2));

@@ -10,8 +10,9 @@ use xenpool::xenapi::{
 use xenpool_xmlrpc::Struct;
 
 use crate::support::xapi_mock::{
-    call, client, count_calls, credentials, failure, login, mount_login, options, received_calls,
-    success, url_of, xml, PASSWORD,
+    call, client, count_calls, credentials, failure, login, mount_login, mount_login_redirect,
+    mount_login_refused_echoing_password, mount_session, options, received_calls, strings, success,
+    unused_port, url_of, xml, PASSWORD,
 };
 
 fn host_record(name: &str) -> Value {
@@ -26,10 +27,7 @@ fn host_record(name: &str) -> Value {
     rec.insert("enabled", true);
     rec.insert(
         "resident_VMs",
-        Value::Array(vec![
-            Value::from("OpaqueRef:dom0"),
-            Value::from("OpaqueRef:vm1"),
-        ]),
+        strings(&["OpaqueRef:dom0", "OpaqueRef:vm1"]),
     );
     rec.insert("metrics", "OpaqueRef:metrics1");
     rec.insert("memory_overhead", "1073741824"); // int64 as a decimal string, as XAPI sends it
@@ -94,7 +92,7 @@ async fn vm_records_and_dynamic_calls_decode() {
     vm.insert("memory_dynamic_max", "4294967296");
     vm.insert("memory_target", "2147483648");
     vm.insert("is_control_domain", false);
-    vm.insert("VBDs", Value::Array(vec![Value::from("OpaqueRef:vbd1")]));
+    vm.insert("VBDs", strings(&["OpaqueRef:vbd1"]));
     Mock::given(call("VM.get_record"))
         .respond_with(success(vm))
         .mount(&server)
@@ -203,14 +201,10 @@ async fn member_and_master() -> (MockServer, MockServer) {
 #[tokio::test]
 async fn login_on_a_member_follows_host_is_slave_to_the_master_once() {
     let (member, master) = member_and_master().await;
-    Mock::given(call("session.login_with_password"))
-        .respond_with(failure("HOST_IS_SLAVE", &["127.0.0.2"]))
-        .expect(1)
-        .mount(&member)
-        .await;
+    mount_login_redirect(&member, "127.0.0.2").await;
     mount_login(&master, "OpaqueRef:master-session").await;
     Mock::given(call("pool.get_all").with_params([Value::from("OpaqueRef:master-session")]))
-        .respond_with(success(Value::Array(vec![Value::from("OpaqueRef:pool")])))
+        .respond_with(success(strings(&["OpaqueRef:pool"])))
         .expect(1)
         .mount(&master)
         .await;
@@ -230,17 +224,15 @@ async fn login_on_a_member_follows_host_is_slave_to_the_master_once() {
 #[tokio::test]
 async fn a_second_host_is_slave_is_returned_not_followed() {
     let (member, master) = member_and_master().await;
-    for server in [&member, &master] {
-        Mock::given(call("session.login_with_password"))
-            .respond_with(failure("HOST_IS_SLAVE", &["127.0.0.2"]))
-            .expect(1)
-            .mount(server)
-            .await;
-    }
+    mount_login_redirect(&member, "127.0.0.2").await;
+    mount_login_redirect(&master, "127.0.0.2").await;
     let err = Session::login_with_password(client(), url_of(&member), credentials())
         .await
         .unwrap_err();
     assert_eq!(err.host_is_slave(), Some("127.0.0.2"));
+    for server in [&member, &master] {
+        assert_eq!(count_calls(server, "session.login_with_password").await, 1);
+    }
     assert!(err.to_string().contains("127.0.0.2"), "{err}");
 }
 
@@ -260,7 +252,7 @@ async fn session_invalid_logs_in_again_and_retries_once() {
         .mount(&server)
         .await;
     Mock::given(call("host.get_all").with_params([Value::from("OpaqueRef:s2")]))
-        .respond_with(success(Value::Array(vec![Value::from("OpaqueRef:h1")])))
+        .respond_with(success(strings(&["OpaqueRef:h1"])))
         .expect(1)
         .mount(&server)
         .await;
@@ -428,10 +420,7 @@ async fn well_formed_non_envelopes_are_protocol_errors() {
 
 #[tokio::test]
 async fn nothing_listening_is_a_transient_transport_error() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = unused_port();
     let url = xenpool::xenapi::parse_url(&format!("http://127.0.0.1:{port}/")).unwrap();
     let err = Session::login_with_password(client(), url, credentials())
         .await
@@ -444,13 +433,7 @@ async fn nothing_listening_is_a_transient_transport_error() {
 #[tokio::test]
 async fn the_password_never_appears_in_errors_or_debug_output() {
     let server = MockServer::start().await;
-    Mock::given(call("session.login_with_password"))
-        .respond_with(failure(
-            "SESSION_AUTHENTICATION_FAILED",
-            &["root", &format!("Authentication failure for {PASSWORD}")],
-        ))
-        .mount(&server)
-        .await;
+    mount_login_refused_echoing_password(&server).await;
     let err = Session::login_with_password(client(), url_of(&server), credentials())
         .await
         .unwrap_err();
@@ -481,12 +464,7 @@ async fn the_password_never_appears_in_errors_or_debug_output() {
 #[tokio::test]
 async fn logout_sends_the_session() {
     let server = MockServer::start().await;
-    mount_login(&server, "OpaqueRef:s1").await;
-    Mock::given(call("session.logout").with_params([Value::from("OpaqueRef:s1")]))
-        .respond_with(success(""))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_session(&server, "OpaqueRef:s1").await;
     login(&server).await.logout().await.unwrap();
 }
 
@@ -500,10 +478,7 @@ async fn after_the_master_moves_a_call_follows_it_with_a_fresh_session() {
         .with_priority(1)
         .mount(&old_master)
         .await;
-    Mock::given(call("session.login_with_password"))
-        .respond_with(failure("HOST_IS_SLAVE", &["127.0.0.1"]))
-        .mount(&old_master)
-        .await;
+    mount_login_redirect(&old_master, "127.0.0.1").await;
     Mock::given(call("host.get_all"))
         .respond_with(failure("HOST_IS_SLAVE", &["127.0.0.1"]))
         .expect(1)
@@ -511,7 +486,7 @@ async fn after_the_master_moves_a_call_follows_it_with_a_fresh_session() {
         .await;
     mount_login(&new_master, "OpaqueRef:new").await;
     Mock::given(call("host.get_all").with_params([Value::from("OpaqueRef:new")]))
-        .respond_with(success(Value::Array(vec![Value::from("OpaqueRef:h1")])))
+        .respond_with(success(strings(&["OpaqueRef:h1"])))
         .expect(1)
         .mount(&new_master)
         .await;

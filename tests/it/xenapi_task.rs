@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use wiremock::{Mock, MockServer};
-use xenpool::xenapi::{ErrorCode, Ref, Value, WaitOptions, XenApiError};
+use xenpool::xenapi::{ErrorCode, Ref, Session, Task, Value, WaitOptions, XenApiError};
 use xenpool_xmlrpc::Struct;
 
-use crate::support::xapi_mock::{call, count_calls, failure, login, mount_login, success};
+use crate::support::xapi_mock::{call, count_calls, failure, login, mount_login, strings, success};
 
 const SESSION: &str = "OpaqueRef:s1";
 const TASK: &str = "OpaqueRef:task1";
@@ -22,10 +22,7 @@ fn task_record(status: &str, result: &str, error_info: &[&str]) -> Value {
         Value::Double(if status == "pending" { 0.5 } else { 1.0 }),
     );
     t.insert("result", result);
-    t.insert(
-        "error_info",
-        Value::Array(error_info.iter().map(|e| Value::from(*e)).collect()),
-    );
+    t.insert("error_info", strings(error_info));
     t.insert("other_config", Struct::new());
     Value::Struct(t)
 }
@@ -70,6 +67,35 @@ async fn server_with_async_migrate() -> MockServer {
     server
 }
 
+/// A server without `event.from` (as an old or partial implementation would be).
+async fn mount_events_unavailable(server: &MockServer) {
+    Mock::given(call("event.from"))
+        .respond_with(failure("MESSAGE_METHOD_UNKNOWN", &["event.from"]))
+        .mount(server)
+        .await;
+}
+
+async fn start_migration(session: &Session) -> Task {
+    session
+        .vm_pool_migrate_async(
+            &Ref::from("OpaqueRef:vm1"),
+            &Ref::from("OpaqueRef:h2"),
+            &Default::default(),
+        )
+        .await
+        .unwrap()
+}
+
+/// Logs in, starts the migration and returns the error its task ends with.
+async fn migration_error(server: &MockServer) -> XenApiError {
+    let session = login(server).await;
+    let task = start_migration(&session).await;
+    session
+        .wait_task(&task, Duration::from_secs(10))
+        .await
+        .unwrap_err()
+}
+
 fn quick(timeout: Duration) -> WaitOptions {
     WaitOptions {
         poll_interval: Duration::from_millis(20),
@@ -96,14 +122,7 @@ async fn async_tasks_are_waited_for_by_events_and_their_result_decoded() {
         .await;
 
     let session = login(&server).await;
-    let task = session
-        .vm_pool_migrate_async(
-            &Ref::from("OpaqueRef:vm1"),
-            &Ref::from("OpaqueRef:h2"),
-            &Default::default(),
-        )
-        .await
-        .unwrap();
+    let task = start_migration(&session).await;
     assert_eq!(task.reference, Ref::from(TASK));
     assert_eq!(task.method, "Async.VM.pool_migrate");
     let result: Ref = session
@@ -130,19 +149,7 @@ async fn a_failed_task_is_the_calls_own_typed_error() {
         .mount(&server)
         .await;
 
-    let session = login(&server).await;
-    let task = session
-        .vm_pool_migrate_async(
-            &Ref::from("OpaqueRef:vm1"),
-            &Ref::from("OpaqueRef:h2"),
-            &Default::default(),
-        )
-        .await
-        .unwrap();
-    let err = session
-        .wait_task(&task, Duration::from_secs(10))
-        .await
-        .unwrap_err();
+    let err = migration_error(&server).await;
     match &err {
         XenApiError::Xapi {
             method,
@@ -162,11 +169,7 @@ async fn a_failed_task_is_the_calls_own_typed_error() {
 #[tokio::test]
 async fn when_events_fail_the_task_is_polled() {
     let server = server_with_async_migrate().await;
-    Mock::given(call("event.from"))
-        .respond_with(failure("MESSAGE_METHOD_UNKNOWN", &["event.from"]))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_events_unavailable(&server).await;
     Mock::given(call("task.get_record").with_params([Value::from(SESSION), Value::from(TASK)]))
         .respond_with(success(task_record("pending", "", &[])))
         .up_to_n_times(2)
@@ -179,43 +182,31 @@ async fn when_events_fail_the_task_is_polled() {
         .await;
 
     let session = login(&server).await;
-    let task = session
-        .vm_pool_migrate_async(
-            &Ref::from("OpaqueRef:vm1"),
-            &Ref::from("OpaqueRef:h2"),
-            &Default::default(),
-        )
-        .await
-        .unwrap();
+    let task = start_migration(&session).await;
     let result = session
         .wait_task_with(&task, &quick(Duration::from_secs(10)))
         .await
         .unwrap();
     assert_eq!(result, Value::from(""), "void result");
     assert_eq!(count_calls(&server, "task.get_record").await, 3);
+    assert_eq!(
+        count_calls(&server, "event.from").await,
+        1,
+        "no retry of events"
+    );
 }
 
 #[tokio::test]
 async fn a_task_that_never_finishes_times_out() {
     let server = server_with_async_migrate().await;
-    Mock::given(call("event.from"))
-        .respond_with(failure("MESSAGE_METHOD_UNKNOWN", &["event.from"]))
-        .mount(&server)
-        .await;
+    mount_events_unavailable(&server).await;
     Mock::given(call("task.get_record"))
         .respond_with(success(task_record("pending", "", &[])))
         .mount(&server)
         .await;
 
     let session = login(&server).await;
-    let task = session
-        .vm_pool_migrate_async(
-            &Ref::from("OpaqueRef:vm1"),
-            &Ref::from("OpaqueRef:h2"),
-            &Default::default(),
-        )
-        .await
-        .unwrap();
+    let task = start_migration(&session).await;
     let err = session
         .wait_task_with(&task, &quick(Duration::from_millis(300)))
         .await
@@ -237,19 +228,7 @@ async fn a_cancelled_task_reports_task_cancelled() {
         )))
         .mount(&server)
         .await;
-    let session = login(&server).await;
-    let task = session
-        .vm_pool_migrate_async(
-            &Ref::from("OpaqueRef:vm1"),
-            &Ref::from("OpaqueRef:h2"),
-            &Default::default(),
-        )
-        .await
-        .unwrap();
-    let err = session
-        .wait_task(&task, Duration::from_secs(10))
-        .await
-        .unwrap_err();
+    let err = migration_error(&server).await;
     assert!(err.is(&ErrorCode::TASK_CANCELLED), "{err:?}");
     assert_eq!(err.params(), [TASK]);
 }

@@ -124,3 +124,44 @@ pub async fn count_calls(server: &MockServer, method: &str) -> usize {
         .filter(|c| c.name == method)
         .count()
 }
+
+/// An array of strings (ref sets) as a value.
+pub fn strings(items: &[&str]) -> Value {
+    Value::Array(items.iter().map(|i| Value::from(*i)).collect())
+}
+
+/// Mounts a login refused with `SESSION_AUTHENTICATION_FAILED` whose message echoes the
+/// password, as a careless server might: nothing may print it back.
+pub async fn mount_login_refused_echoing_password(server: &MockServer) {
+    Mock::given(call("session.login_with_password"))
+        .respond_with(failure(
+            "SESSION_AUTHENTICATION_FAILED",
+            &["root", &format!("Authentication failure ({PASSWORD})")],
+        ))
+        .mount(server)
+        .await;
+}
+
+/// Mounts `HOST_IS_SLAVE [master]` as the answer to every login.
+pub async fn mount_login_redirect(server: &MockServer, master: &str) {
+    Mock::given(call("session.login_with_password"))
+        .respond_with(failure("HOST_IS_SLAVE", &[master]))
+        .mount(server)
+        .await;
+}
+
+/// A loopback port nothing listens on (bound, then released).
+pub fn unused_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Mounts a login answering `session_ref` and a logout of exactly that session, expected once.
+pub async fn mount_session(server: &MockServer, session_ref: &str) {
+    mount_login(server, session_ref).await;
+    Mock::given(call("session.logout").with_params([Value::from(session_ref)]))
+        .respond_with(success(""))
+        .expect(1)
+        .mount(server)
+        .await;
+}
