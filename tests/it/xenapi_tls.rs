@@ -3,7 +3,7 @@
 
 use xenpool::xenapi::{Client, ClientOptions, Fingerprint, Ref, Session, TlsTrust, XenApiError};
 
-use crate::support::tls_server::{self, TestCa, TLS_VALUE};
+use crate::support::tls_server::{self, Answer, TestCa, TLS_VALUE};
 use crate::support::xapi_mock::{credentials, options};
 
 async fn login_with(trust: TlsTrust, url: &url::Url) -> Result<Session, XenApiError> {
@@ -104,5 +104,51 @@ async fn a_wrong_fingerprint_is_refused() {
             );
         }
         other => panic!("expected a TLS error, got {other:?}"),
+    }
+}
+
+/// A member on 127.0.0.1:P pinned by the client, redirecting to a master on 127.0.0.2:P that
+/// has its own self-signed certificate.
+async fn pinned_member_and_master(report_thumbprint: bool) -> Result<Session, XenApiError> {
+    let master_cert = tls_server::self_signed(&["master.example"]);
+    let member_cert = tls_server::self_signed(&["member.example"]);
+    let port = crate::support::xapi_mock::unused_port();
+    let master = tls_server::start_answering(
+        &master_cert,
+        format!("127.0.0.2:{port}").parse().unwrap(),
+        Answer::Success,
+    )
+    .await;
+    let member = tls_server::start_answering(
+        &member_cert,
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Answer::HostIsSlave {
+            master: "127.0.0.2".into(),
+            thumbprint: report_thumbprint.then_some(master.fingerprint),
+        },
+    )
+    .await;
+    assert_ne!(member.fingerprint, master.fingerprint);
+    login_with(TlsTrust::Pinned(member.fingerprint), &member.url).await
+}
+
+#[tokio::test]
+async fn a_redirect_from_a_pinned_member_pins_the_master_it_reports() {
+    let session = pinned_member_and_master(true).await.unwrap();
+    assert_eq!(session.url().host_str(), Some("127.0.0.2"));
+    assert_eq!(session.reference(), Ref::from(TLS_VALUE));
+}
+
+#[tokio::test]
+async fn a_redirect_without_a_reported_thumbprint_keeps_the_pin_and_refuses_the_master() {
+    let err = pinned_member_and_master(false).await.unwrap_err();
+    match &err {
+        XenApiError::Tls {
+            host_url, message, ..
+        } => {
+            assert!(host_url.contains("127.0.0.2"), "{err}");
+            assert!(message.contains("does not match the pinned"), "{message}");
+        }
+        other => panic!("expected a TLS error on the master, got {other:?}"),
     }
 }

@@ -67,8 +67,32 @@ impl TestCa {
     }
 }
 
-/// Serves `leaf` on 127.0.0.1 until the test ends.
+/// What a TLS test server answers to every call.
+#[derive(Clone)]
+pub enum Answer {
+    /// `{Status: Success, Value: TLS_VALUE}`.
+    Success,
+    /// `HOST_IS_SLAVE [master]`, plus the master-thumbprint header when the client asks for it
+    /// and `thumbprint` is set (as XAPI does).
+    HostIsSlave {
+        /// The bare master address.
+        master: String,
+        /// The master's certificate fingerprint.
+        thumbprint: Option<Fingerprint>,
+    },
+}
+
+/// Serves `leaf` on 127.0.0.1 (a free port), answering every call with success.
 pub async fn start(leaf: &CertifiedKey<KeyPair>) -> TlsServer {
+    start_answering(leaf, "127.0.0.1:0".parse().unwrap(), Answer::Success).await
+}
+
+/// Serves `leaf` on `bind` until the test ends, answering every call with `answer`.
+pub async fn start_answering(
+    leaf: &CertifiedKey<KeyPair>,
+    bind: SocketAddr,
+    answer: Answer,
+) -> TlsServer {
     let cert_der: CertificateDer<'static> = leaf.cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf.signing_key.serialize_der()));
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -80,14 +104,15 @@ pub async fn start(leaf: &CertifiedKey<KeyPair>) -> TlsServer {
     .with_single_cert(vec![cert_der.clone()], key)
     .unwrap();
     let acceptor = TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = TcpListener::bind(bind).await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
+            let answer = answer.clone();
             tokio::spawn(async move {
                 if let Ok(mut tls) = acceptor.accept(tcp).await {
-                    let _ = answer_one(&mut tls).await;
+                    let _ = answer_one(&mut tls, &answer).await;
                 }
             });
         }
@@ -102,6 +127,7 @@ pub async fn start(leaf: &CertifiedKey<KeyPair>) -> TlsServer {
 /// Reads one HTTP/1.1 request (headers + Content-Length body) and answers it.
 async fn answer_one<S: AsyncReadExt + AsyncWriteExt + Unpin>(
     stream: &mut S,
+    answer: &Answer,
 ) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -131,12 +157,35 @@ async fn answer_one<S: AsyncReadExt + AsyncWriteExt + Unpin>(
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+    let asked = headers
+        .lines()
+        .any(|l| l.trim() == "x-xenapi-request-host-certificate-thumbprint: sha-256:master");
     let mut envelope = Struct::new();
-    envelope.insert("Status", "Success");
-    envelope.insert("Value", TLS_VALUE);
+    let mut extra = String::new();
+    match answer {
+        Answer::Success => {
+            envelope.insert("Status", "Success");
+            envelope.insert("Value", TLS_VALUE);
+        }
+        Answer::HostIsSlave { master, thumbprint } => {
+            envelope.insert("Status", "Failure");
+            envelope.insert(
+                "ErrorDescription",
+                Value::Array(vec![
+                    Value::from("HOST_IS_SLAVE"),
+                    Value::from(master.as_str()),
+                ]),
+            );
+            if let (true, Some(fp)) = (asked, thumbprint) {
+                // XAPI's form: upper-case hex pairs with colons, no algorithm prefix.
+                let bare = fp.to_string().trim_start_matches("sha256:").to_owned();
+                extra = format!("x-xenapi-response-host-certificate-thumbprint: {bare}\r\n");
+            }
+        }
+    }
     let body = xmlrpc::encode_response(&Value::Struct(envelope));
     let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await?;
