@@ -26,7 +26,8 @@ pub enum TlsTrust {
     CaFile(PathBuf),
     /// Exactly the leaf certificate with this SHA-256 fingerprint; the host name is not checked
     /// (XenServer's self-signed certificates rarely name the address used), the handshake
-    /// signature still is.
+    /// signature still is. When a pinned member redirects a login with `HOST_IS_SLAVE`, the
+    /// master is pinned to the thumbprint that member reports for it (see `Session`).
     Pinned(Fingerprint),
 }
 
