@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{snippet, Error, ErrorKind};
 
 /// dateTime.iso8601. Accepts XAPI's `20240611T10:00:00Z`, the plain `20240611T10:00:00`, and
 /// the dashed `2024-06-11T10:00:00Z`; keeps whether it was UTC (`Z`) so it re-encodes exactly.
@@ -28,7 +28,7 @@ pub struct DateTime {
 impl DateTime {
     /// Parses one of the accepted forms; surrounding XML whitespace is ignored.
     pub fn parse(s: &str) -> Result<Self, Error> {
-        let invalid = || Error::unlocated(ErrorKind::InvalidDateTime(s.to_owned()));
+        let invalid = || Error::unlocated(ErrorKind::InvalidDateTime(snippet(s)));
         let t = s.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
         let (t, utc) = match t.strip_suffix('Z') {
             Some(rest) => (rest, true),

@@ -13,7 +13,7 @@ use serde::forward_to_deserialize_any;
 
 use crate::datetime::DateTime;
 use crate::decode::parser::{Container, Head, Parser, Scalar};
-use crate::error::{Error, ErrorKind};
+use crate::error::{snippet, Error, ErrorKind};
 use crate::ser::DATETIME_TOKEN;
 use crate::value::{Struct, Value};
 
@@ -45,12 +45,12 @@ impl<'de> ScalarDe<'de> {
                 if t.starts_with('-') {
                     match t.parse::<i64>() {
                         Ok(i) => v.visit_i64(i),
-                        Err(_) => Err(Error::unlocated(ErrorKind::InvalidInt(s.into_owned()))),
+                        Err(_) => Err(Error::unlocated(ErrorKind::InvalidInt(snippet(&s)))),
                     }
                 } else {
                     match t.parse::<u64>() {
                         Ok(u) => v.visit_u64(u),
-                        Err(_) => Err(Error::unlocated(ErrorKind::InvalidInt(s.into_owned()))),
+                        Err(_) => Err(Error::unlocated(ErrorKind::InvalidInt(snippet(&s)))),
                     }
                 }
             }
@@ -65,7 +65,7 @@ impl<'de> ScalarDe<'de> {
             Scalar::I8(i) => v.visit_f64(i as f64),
             Scalar::Str(s) => match trim(&s).parse::<f64>() {
                 Ok(d) => v.visit_f64(d),
-                Err(_) => Err(Error::unlocated(ErrorKind::InvalidDouble(s.into_owned()))),
+                Err(_) => Err(Error::unlocated(ErrorKind::InvalidDouble(snippet(&s)))),
             },
             other => ScalarDe(other).deserialize_any(v),
         }

@@ -6,7 +6,11 @@ use std::fmt;
 /// where it was found. Display: `<kind> at byte <offset>` (errors raised outside any input,
 /// e.g. by [`crate::from_value`], print the kind alone).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+/// Boxed so that every `Result` on the decoder's hot path stays small.
+#[derive(Debug, Clone, PartialEq)]
+struct Inner {
     kind: ErrorKind,
     offset: usize,
     located: bool,
@@ -74,39 +78,48 @@ pub enum ErrorKind {
 impl Error {
     /// An error of `kind` found at byte `offset` of the input.
     pub fn new(kind: ErrorKind, offset: usize) -> Self {
-        Error {
+        Error(Box::new(Inner {
             kind,
             offset,
             located: true,
-        }
+        }))
     }
 
     /// An error not tied to a place in an input (serde conversions of in-memory values).
     pub(crate) fn unlocated(kind: ErrorKind) -> Self {
-        Error {
+        Error(Box::new(Inner {
             kind,
             offset: 0,
             located: false,
-        }
+        }))
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// The byte offset in the input where the problem was found (0 when not tied to an input).
     pub fn offset(&self) -> usize {
-        self.offset
+        self.0.offset
     }
 
     /// Gives an error raised without a place (by a serde visitor) the offset `offset`.
     pub(crate) fn at_if_unlocated(mut self, offset: usize) -> Self {
-        if !self.located {
-            self.offset = offset;
-            self.located = true;
+        if !self.0.located {
+            self.0.offset = offset;
+            self.0.located = true;
         }
         self
+    }
+}
+
+/// The start of `text` for an error message (at most 64 characters, `…` marking a cut), so a
+/// 16 MiB bad value never ends up in a log line whole.
+pub(crate) fn snippet(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
     }
 }
 
@@ -156,10 +169,10 @@ impl fmt::Display for ErrorKind {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.located {
-            write!(f, "{} at byte {}", self.kind, self.offset)
+        if self.0.located {
+            write!(f, "{} at byte {}", self.0.kind, self.0.offset)
         } else {
-            write!(f, "{}", self.kind)
+            write!(f, "{}", self.0.kind)
         }
     }
 }

@@ -40,7 +40,8 @@ pub enum Response {
 pub struct Limits {
     /// Largest accepted input (default 256 MiB).
     pub max_document_bytes: usize,
-    /// Deepest value nesting; a top-level scalar is depth 1 (default 64).
+    /// Deepest value nesting; a top-level scalar is depth 1 (default 64). Decoding recurses
+    /// once per level, so this also bounds stack use: keep it in the hundreds, not millions.
     pub max_depth: usize,
     /// Longest text node after unescaping (default 16 MiB).
     pub max_string_bytes: usize,

@@ -69,6 +69,33 @@ fn entities_in_every_text_position() {
     )
     .unwrap();
     assert_eq!(call.name, "VM.get");
+    assert_eq!(dv("<value><int>&#52;2</int></value>"), Value::Int(42));
+    assert_eq!(dv("<value><i8>-&#x31;</i8></value>"), Value::I8(-1));
+    assert_eq!(
+        dv("<value><boolean>&#49;</boolean></value>"),
+        Value::Bool(true)
+    );
+    assert_eq!(
+        dv("<value><double>1&#46;5</double></value>"),
+        Value::Double(1.5)
+    );
+    assert_eq!(
+        dv("<value><dateTime.iso8601>2024&#48;611T10:00:00Z</dateTime.iso8601></value>"),
+        Value::DateTime(DateTime::parse("20240611T10:00:00Z").unwrap())
+    );
+    assert_eq!(
+        dv("<value><base64>aGk&#61;</base64></value>"),
+        Value::Base64(b"hi".to_vec())
+    );
+    let fault = b"<methodResponse><fault><value><struct><member><name>faultCode</name><value><int>1</int></value></member>\
+        <member><name>faultString</name><value>a &lt;b&gt; &amp; c</value></member></struct></value></fault></methodResponse>";
+    assert_eq!(
+        decode_response(fault, &Limits::default()).unwrap(),
+        Response::Fault(Fault {
+            code: 1,
+            string: "a <b> & c".into()
+        })
+    );
 }
 
 #[test]
@@ -401,4 +428,16 @@ fn datetime_through_other_serde_formats() {
     let json = serde_json::to_string(&d).unwrap();
     assert_eq!(json, "\"20240611T10:00:00Z\"");
     assert_eq!(serde_json::from_str::<DateTime>(&json).unwrap(), d);
+}
+
+#[test]
+fn error_messages_quote_only_the_start_of_huge_values() {
+    let huge = format!("<value><int>{}</int></value>", "9".repeat(100_000));
+    let e = dv_err(&huge);
+    let ErrorKind::InvalidInt(text) = e.kind() else {
+        panic!("{e}")
+    };
+    assert_eq!(text.chars().count(), 65, "64 characters and the cut mark");
+    assert!(text.ends_with('…'));
+    assert!(e.to_string().len() < 200);
 }

@@ -8,6 +8,10 @@ use xenpool_xmlrpc::{decode_call, decode_response, decode_value, ErrorKind, Limi
 
 #[path = "../fuzz/check.rs"]
 mod check;
+#[path = "support/xorshift.rs"]
+mod xorshift;
+
+use xorshift::Rng;
 
 fn corpus() -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode");
@@ -25,24 +29,6 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
             (name, bytes)
         })
         .collect()
-}
-
-/// Deterministic xorshift, so a failure reproduces.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
 }
 
 const TOKENS: &[&[u8]] = &[

@@ -8,7 +8,7 @@ use base64::Engine as _;
 
 use crate::datetime::DateTime;
 use crate::decode::tokens::{is_xml_whitespace, Tag, Tok, Tokens};
-use crate::error::{Error, ErrorKind};
+use crate::error::{snippet, Error, ErrorKind};
 use crate::message::{Fault, Limits};
 use crate::value::{Struct, Value};
 
@@ -109,9 +109,7 @@ impl<'a> Parser<'a> {
         loop {
             match self.next()? {
                 Tok::Text(t) if is_xml_whitespace(&t) => continue,
-                Tok::Text(t) => {
-                    return Err(self.err(ErrorKind::UnexpectedText(t.chars().take(40).collect())))
-                }
+                Tok::Text(t) => return Err(self.err(ErrorKind::UnexpectedText(snippet(&t)))),
                 tok => return Ok(tok),
             }
         }
@@ -201,7 +199,7 @@ impl<'a> Parser<'a> {
                     Tok::Open { tag, empty } if is_xml_whitespace(&text) => (tag, empty),
                     Tok::Open { .. } => {
                         return Err(Error::new(
-                            ErrorKind::UnexpectedText(text.chars().take(40).collect()),
+                            ErrorKind::UnexpectedText(snippet(&text)),
                             text_at,
                         ))
                     }
@@ -214,17 +212,18 @@ impl<'a> Parser<'a> {
         let scalar = match tag {
             Tag::String => Scalar::Str(self.element_text(tag, tag_empty, "</string>")?),
             Tag::Int | Tag::I4 => {
-                let t = self.element_text(tag, tag_empty, "the end of the integer")?;
+                let end = if tag == Tag::Int { "</int>" } else { "</i4>" };
+                let t = self.element_text(tag, tag_empty, end)?;
                 let v = trim(&t)
                     .parse()
-                    .map_err(|_| Error::new(ErrorKind::InvalidInt(t.to_string()), start))?;
+                    .map_err(|_| Error::new(ErrorKind::InvalidInt(snippet(&t)), start))?;
                 Scalar::Int(v)
             }
             Tag::I8 => {
                 let t = self.element_text(tag, tag_empty, "</i8>")?;
                 let v = trim(&t)
                     .parse()
-                    .map_err(|_| Error::new(ErrorKind::InvalidInt(t.to_string()), start))?;
+                    .map_err(|_| Error::new(ErrorKind::InvalidInt(snippet(&t)), start))?;
                 Scalar::I8(v)
             }
             Tag::Boolean => {
@@ -232,14 +231,14 @@ impl<'a> Parser<'a> {
                 Scalar::Bool(match trim(&t) {
                     "1" | "true" => true,
                     "0" | "false" => false,
-                    _ => return Err(Error::new(ErrorKind::InvalidBool(t.to_string()), start)),
+                    _ => return Err(Error::new(ErrorKind::InvalidBool(snippet(&t)), start)),
                 })
             }
             Tag::Double => {
                 let t = self.element_text(tag, tag_empty, "</double>")?;
                 let v = trim(&t)
                     .parse()
-                    .map_err(|_| Error::new(ErrorKind::InvalidDouble(t.to_string()), start))?;
+                    .map_err(|_| Error::new(ErrorKind::InvalidDouble(snippet(&t)), start))?;
                 Scalar::Double(v)
             }
             Tag::DateTime => {

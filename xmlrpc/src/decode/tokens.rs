@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use quick_xml::events::{BytesRef, Event};
 use quick_xml::Reader;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{snippet, Error, ErrorKind};
 
 /// The element names of the XML-RPC grammar (namespace prefixes stripped, as Python does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,16 +114,9 @@ impl Tok<'_> {
         match self {
             Tok::Open { tag, .. } => tag.name(unknown).to_owned(),
             Tok::Close { tag } => format!("/{}", tag.name(unknown)),
-            Tok::Text(t) => format!("text {:?}", truncate(t)),
+            Tok::Text(t) => format!("text {:?}", snippet(t)),
             Tok::Eof => "end of input".to_owned(),
         }
-    }
-}
-
-fn truncate(t: &str) -> &str {
-    match t.char_indices().nth(40) {
-        Some((i, _)) => &t[..i],
-        None => t,
     }
 }
 
@@ -179,15 +172,15 @@ impl<'a> Tokens<'a> {
             let (event, start) = self.raw()?;
             let tok = match event {
                 Event::Start(e) => Tok::Open {
-                    tag: self.tag(e.local_name().into_inner()),
+                    tag: self.tag(e.name().into_inner()),
                     empty: false,
                 },
                 Event::Empty(e) => Tok::Open {
-                    tag: self.tag(e.local_name().into_inner()),
+                    tag: self.tag(e.name().into_inner()),
                     empty: true,
                 },
                 Event::End(e) => Tok::Close {
-                    tag: self.tag(e.local_name().into_inner()),
+                    tag: self.tag(e.name().into_inner()),
                 },
                 Event::Text(t) => self.merge_text(t.into_inner(), start)?,
                 Event::CData(c) => self.merge_text(c.into_inner(), start)?,
@@ -204,11 +197,17 @@ impl<'a> Tokens<'a> {
         }
     }
 
-    fn tag(&mut self, local_name: &str) -> Tag {
-        let tag = Tag::of(local_name);
+    /// The tag for an element name; a namespace prefix (`ex:nil`) is looked at only when the
+    /// full name is not in the grammar, which keeps the common path free of a `:` search.
+    fn tag(&mut self, name: &str) -> Tag {
+        let mut tag = Tag::of(name);
         if tag == Tag::Other {
-            self.unknown.clear();
-            self.unknown.push_str(local_name);
+            let local = name.rsplit_once(':').map_or(name, |(_, local)| local);
+            tag = Tag::of(local);
+            if tag == Tag::Other {
+                self.unknown.clear();
+                self.unknown.push_str(local);
+            }
         }
         tag
     }
@@ -270,7 +269,7 @@ fn push_ref(out: &mut String, r: &BytesRef<'_>, at: usize) -> Result<(), Error> 
             Ok(Some(c)) => out.push(c),
             Ok(None) | Err(_) => {
                 return Err(Error::new(
-                    ErrorKind::Syntax(format!("invalid character reference &{};", &**r)),
+                    ErrorKind::Syntax(format!("invalid character reference &{};", snippet(r))),
                     at,
                 ))
             }
