@@ -183,10 +183,16 @@ async fn unknown_codes_are_kept_verbatim() {
 
 /// A member on 127.0.0.1:P and its master on 127.0.0.2:P (the redirect keeps the port).
 async fn member_and_master() -> (MockServer, MockServer) {
+    member_and_master_at("127.0.0.2").await
+}
+
+/// A member on 127.0.0.1:P and its master on `master_ip`:P.
+async fn member_and_master_at(master_ip: &str) -> (MockServer, MockServer) {
     let member_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = member_listener.local_addr().unwrap().port();
-    let master_listener = std::net::TcpListener::bind(("127.0.0.2", port))
-        .expect("bind 127.0.0.2 on the member's port (loopback /8 must be routable)");
+    let master_ip: std::net::IpAddr = master_ip.parse().unwrap();
+    let master_listener = std::net::TcpListener::bind((master_ip, port))
+        .unwrap_or_else(|e| panic!("bind the master on {master_ip} port {port} (loopback): {e}"));
     let member = MockServer::builder()
         .listener(member_listener)
         .start()
@@ -219,6 +225,21 @@ async fn login_on_a_member_follows_host_is_slave_to_the_master_once() {
         vec![Ref::from("OpaqueRef:pool")]
     );
     assert_eq!(count_calls(&member, "session.login_with_password").await, 1);
+}
+
+#[tokio::test]
+async fn an_ipv6_master_address_is_bracketed_in_the_redirect() {
+    let (member, master) = member_and_master_at("::1").await;
+    mount_login_redirect(&member, "::1").await;
+    mount_login(&master, "OpaqueRef:v6").await;
+    let session = Session::login_with_password(client(), url_of(&member), credentials())
+        .await
+        .unwrap();
+    assert_eq!(
+        session.url().as_str(),
+        format!("http://[::1]:{}/", url_of(&member).port().unwrap())
+    );
+    assert_eq!(session.reference(), Ref::from("OpaqueRef:v6"));
 }
 
 #[tokio::test]
