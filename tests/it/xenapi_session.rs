@@ -583,3 +583,77 @@ async fn the_current_pool_is_the_single_pool_record() {
     assert_eq!(record.name_label, "pool1");
     assert_eq!(record.master, Ref::from("OpaqueRef:h1"));
 }
+
+#[tokio::test]
+async fn concurrent_calls_on_a_dead_session_share_one_re_login() {
+    let server = MockServer::start().await;
+    Mock::given(call("session.login_with_password"))
+        .respond_with(success("OpaqueRef:s1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount_login(&server, "OpaqueRef:s2").await;
+    Mock::given(call("host.get_all").with_params([Value::from("OpaqueRef:s1")]))
+        .respond_with(failure("SESSION_INVALID", &["OpaqueRef:s1"]))
+        .mount(&server)
+        .await;
+    Mock::given(call("host.get_all").with_params([Value::from("OpaqueRef:s2")]))
+        .respond_with(success(strings(&["OpaqueRef:h1"])))
+        .mount(&server)
+        .await;
+
+    let session = login(&server).await;
+    let calls = (0..8).map(|_| {
+        let session = session.clone();
+        tokio::spawn(async move { session.host_get_all().await })
+    });
+    for call in calls {
+        assert_eq!(
+            call.await.unwrap().unwrap(),
+            vec![Ref::from("OpaqueRef:h1")]
+        );
+    }
+    assert_eq!(count_calls(&server, "session.login_with_password").await, 2);
+}
+
+#[tokio::test]
+async fn a_streamed_body_is_cut_off_at_the_limit() {
+    // A plain-HTTP server streaming an endless chunked body (bounded: at most 64 MiB).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Ok((mut tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let mut request = [0u8; 4096];
+        let _ = tcp.read(&mut request).await;
+        let head =
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n";
+        if tcp.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = format!("{:x}\r\n{}\r\n", 65536, "x".repeat(65536));
+        for _ in 0..1024 {
+            if tcp.write_all(chunk.as_bytes()).await.is_err() {
+                return; // the client hung up, as it should
+            }
+        }
+    });
+    let options = ClientOptions {
+        limits: Limits {
+            max_document_bytes: 1 << 20,
+            ..Limits::default()
+        },
+        ..options()
+    };
+    let url = xenpool::xenapi::parse_url(&format!("http://{addr}/")).unwrap();
+    let err = Session::login_with_password(Client::new(options).unwrap(), url, credentials())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, XenApiError::ResponseTooLarge { limit, .. } if limit == 1 << 20),
+        "{err:?}"
+    );
+}
