@@ -58,6 +58,8 @@ pub struct Session {
 }
 
 struct SessionInner {
+    /// The client and URL the session was created with (the agent's own host, typically).
+    origin: (Client, Url),
     credentials: Credentials,
     kind: LoginKind,
     state: RwLock<SessionState>,
@@ -114,6 +116,7 @@ impl Session {
         let state = login_at(&client, &url, &credentials, kind).await?;
         Ok(Session {
             inner: Arc::new(SessionInner {
+                origin: (client, url),
                 credentials,
                 kind,
                 state: RwLock::new(state),
@@ -210,6 +213,26 @@ impl Session {
         }
     }
 
+    /// Logs in again from the URL the session was created with (following `HOST_IS_SLAVE`) and
+    /// replaces the session: for an error policy after transport errors or timeouts, when the
+    /// master the session followed may have moved or died. The old session is not logged out.
+    pub async fn reconnect(&self) -> Result<()> {
+        let _guard = self.inner.relogin.lock().await;
+        let (client, url) = &self.inner.origin;
+        let fresh = login_at(client, url, &self.inner.credentials, self.inner.kind).await?;
+        info!(host = %fresh.url, "XenAPI session re-established from the original URL");
+        self.replace_state(fresh);
+        Ok(())
+    }
+
+    fn replace_state(&self, fresh: SessionState) {
+        *self
+            .inner
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
+    }
+
     /// Logs in again unless another task already replaced the `stale` session meanwhile.
     async fn relogin(&self, stale: &Ref) -> Result<SessionState> {
         let _guard = self.inner.relogin.lock().await;
@@ -224,11 +247,7 @@ impl Session {
             self.inner.kind,
         )
         .await?;
-        *self
-            .inner
-            .state
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh.clone();
+        self.replace_state(fresh.clone());
         Ok(fresh)
     }
 }

@@ -188,20 +188,29 @@ async fn member_and_master() -> (MockServer, MockServer) {
 
 /// A member on 127.0.0.1:P and its master on `master_ip`:P.
 async fn member_and_master_at(master_ip: &str) -> (MockServer, MockServer) {
-    let member_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = member_listener.local_addr().unwrap().port();
-    let master_ip: std::net::IpAddr = master_ip.parse().unwrap();
-    let master_listener = std::net::TcpListener::bind((master_ip, port))
-        .unwrap_or_else(|e| panic!("bind the master on {master_ip} port {port} (loopback): {e}"));
-    let member = MockServer::builder()
-        .listener(member_listener)
-        .start()
-        .await;
-    let master = MockServer::builder()
-        .listener(master_listener)
-        .start()
-        .await;
-    (member, master)
+    let mut servers = same_port_servers(&["127.0.0.1", master_ip])
+        .await
+        .into_iter();
+    (servers.next().unwrap(), servers.next().unwrap())
+}
+
+/// Mock servers on these loopback addresses, all on one port (redirects keep the port).
+async fn same_port_servers(ips: &[&str]) -> Vec<MockServer> {
+    let first = std::net::TcpListener::bind((ips[0], 0)).unwrap();
+    let port = first.local_addr().unwrap().port();
+    let mut listeners = vec![first];
+    for ip in &ips[1..] {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        listeners.push(
+            std::net::TcpListener::bind((ip, port))
+                .unwrap_or_else(|e| panic!("bind {ip} port {port} (loopback): {e}")),
+        );
+    }
+    let mut servers = Vec::new();
+    for listener in listeners {
+        servers.push(MockServer::builder().listener(listener).start().await);
+    }
+    servers
 }
 
 #[tokio::test]
@@ -655,5 +664,41 @@ async fn a_streamed_body_is_cut_off_at_the_limit() {
     assert!(
         matches!(err, XenApiError::ResponseTooLarge { limit, .. } if limit == 1 << 20),
         "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn reconnect_starts_again_from_the_original_url_after_the_master_died() {
+    let mut servers = same_port_servers(&["127.0.0.1", "127.0.0.2", "127.0.0.3"]).await;
+    let new_master = servers.pop().unwrap();
+    let dead_master = servers.pop().unwrap();
+    let member = servers.pop().unwrap();
+    Mock::given(call("session.login_with_password"))
+        .respond_with(failure("HOST_IS_SLAVE", &["127.0.0.2"]))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&member)
+        .await;
+    mount_login_redirect(&member, "127.0.0.3").await;
+    mount_login(&dead_master, "OpaqueRef:a").await;
+    mount_login(&new_master, "OpaqueRef:b").await;
+    Mock::given(call("host.get_all").with_params([Value::from("OpaqueRef:b")]))
+        .respond_with(success(strings(&["OpaqueRef:h1"])))
+        .mount(&new_master)
+        .await;
+
+    let session = Session::login_with_password(client(), url_of(&member), credentials())
+        .await
+        .unwrap();
+    assert_eq!(session.url().host_str(), Some("127.0.0.2"));
+    drop(dead_master);
+    let err = session.host_get_all().await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+
+    session.reconnect().await.unwrap();
+    assert_eq!(session.url().host_str(), Some("127.0.0.3"));
+    assert_eq!(
+        session.host_get_all().await.unwrap(),
+        vec![Ref::from("OpaqueRef:h1")]
     );
 }
