@@ -106,7 +106,7 @@ impl fmt::Debug for Fingerprint {
 /// A TLS configuration that could not be built (unreadable or empty CA file, …).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct TlsConfigError(String);
+pub(crate) struct TlsConfigError(String);
 
 /// The crypto provider every xenpool TLS client uses.
 fn provider() -> Arc<CryptoProvider> {
@@ -114,7 +114,7 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Builds the rustls client configuration for `trust`.
-pub fn client_config(trust: &TlsTrust) -> Result<ClientConfig, TlsConfigError> {
+pub(crate) fn client_config(trust: &TlsTrust) -> Result<ClientConfig, TlsConfigError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
