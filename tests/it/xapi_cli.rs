@@ -9,8 +9,8 @@ use xenpool_xmlrpc::{Struct, Value};
 
 use crate::support::tls_server::{self, TLS_VALUE};
 use crate::support::xapi_mock::{
-    call, failure, mount_login_refused_echoing_password, mount_session, received_calls, strings,
-    success, unused_port, PASSWORD,
+    call, failure, mount_login_refused_echoing_password, mount_session, received_call,
+    received_calls, strings, success, unused_port, PASSWORD,
 };
 
 struct PasswordFile {
@@ -125,11 +125,7 @@ async fn arguments_are_json_or_plain_strings_after_the_session() {
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), r#""""#);
-    let migrate = received_calls(&server)
-        .await
-        .into_iter()
-        .find(|c| c.name == "VM.pool_migrate")
-        .unwrap();
+    let migrate = received_call(&server, "VM.pool_migrate").await;
     let mut live = Struct::new();
     live.insert("live", "true");
     assert_eq!(

@@ -11,8 +11,8 @@ use xenpool_xmlrpc::Struct;
 
 use crate::support::xapi_mock::{
     call, client, count_calls, credentials, failure, login, mount_login, mount_login_redirect,
-    mount_login_refused_echoing_password, mount_session, options, received_calls, strings, success,
-    unused_port, url_of, xml, PASSWORD,
+    mount_login_refused_echoing_password, mount_session, options, received_call, received_calls,
+    strings, success, unused_port, url_of, xml, PASSWORD,
 };
 
 fn host_record(name: &str) -> Value {
@@ -151,11 +151,7 @@ async fn failure_envelopes_keep_code_and_params_and_name_method_and_host() {
     assert!(!err.is_transient());
 
     // The options map went out as a struct.
-    let migrate = received_calls(&server)
-        .await
-        .into_iter()
-        .find(|c| c.name == "VM.pool_migrate")
-        .unwrap();
+    let migrate = received_call(&server, "VM.pool_migrate").await;
     let mut live = Struct::new();
     live.insert("live", "true");
     assert_eq!(migrate.params[3], Value::Struct(live));
@@ -266,8 +262,9 @@ async fn a_second_host_is_slave_is_returned_not_followed() {
     assert!(err.to_string().contains("127.0.0.2"), "{err}");
 }
 
-#[tokio::test]
-async fn session_invalid_logs_in_again_and_retries_once() {
+/// A server whose first session (`s1`) is invalid for `host.get_all`; the next login gives
+/// `s2`, with which `host.get_all` answers `[h1]`.
+async fn session_that_dies_once() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(call("session.login_with_password"))
         .respond_with(success("OpaqueRef:s1"))
@@ -278,14 +275,18 @@ async fn session_invalid_logs_in_again_and_retries_once() {
     mount_login(&server, "OpaqueRef:s2").await;
     Mock::given(call("host.get_all").with_params([Value::from("OpaqueRef:s1")]))
         .respond_with(failure("SESSION_INVALID", &["OpaqueRef:s1"]))
-        .expect(1)
         .mount(&server)
         .await;
     Mock::given(call("host.get_all").with_params([Value::from("OpaqueRef:s2")]))
         .respond_with(success(strings(&["OpaqueRef:h1"])))
-        .expect(1)
         .mount(&server)
         .await;
+    server
+}
+
+#[tokio::test]
+async fn session_invalid_logs_in_again_and_retries_once() {
+    let server = session_that_dies_once().await;
 
     let session = login(&server).await;
     assert_eq!(
@@ -294,6 +295,7 @@ async fn session_invalid_logs_in_again_and_retries_once() {
     );
     assert_eq!(session.reference(), Ref::from("OpaqueRef:s2"));
     assert_eq!(count_calls(&server, "session.login_with_password").await, 2);
+    assert_eq!(count_calls(&server, "host.get_all").await, 2);
 }
 
 #[tokio::test]
@@ -595,22 +597,7 @@ async fn the_current_pool_is_the_single_pool_record() {
 
 #[tokio::test]
 async fn concurrent_calls_on_a_dead_session_share_one_re_login() {
-    let server = MockServer::start().await;
-    Mock::given(call("session.login_with_password"))
-        .respond_with(success("OpaqueRef:s1"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    mount_login(&server, "OpaqueRef:s2").await;
-    Mock::given(call("host.get_all").with_params([Value::from("OpaqueRef:s1")]))
-        .respond_with(failure("SESSION_INVALID", &["OpaqueRef:s1"]))
-        .mount(&server)
-        .await;
-    Mock::given(call("host.get_all").with_params([Value::from("OpaqueRef:s2")]))
-        .respond_with(success(strings(&["OpaqueRef:h1"])))
-        .mount(&server)
-        .await;
+    let server = session_that_dies_once().await;
 
     let session = login(&server).await;
     let calls = (0..8).map(|_| {

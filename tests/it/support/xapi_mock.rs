@@ -165,3 +165,12 @@ pub async fn mount_session(server: &MockServer, session_ref: &str) {
         .mount(server)
         .await;
 }
+
+/// The first call of `method` that `server` received (panics, naming it, if none).
+pub async fn received_call(server: &MockServer, method: &str) -> xmlrpc::MethodCall {
+    received_calls(server)
+        .await
+        .into_iter()
+        .find(|c| c.name == method)
+        .unwrap_or_else(|| panic!("the server received no {method} call"))
+}
