@@ -32,7 +32,7 @@ enum Command {
     /// Run the control plane, a mock XenServer farm and one agent per host in one process.
     Demo(demo::DemoArgs),
     /// Talk to one XenServer host's XenAPI directly (manual checks, scripts).
-    Xapi(xapi::XapiArgs),
+    Xapi(Box<xapi::XapiArgs>),
     /// Run the control plane (Nova-compatible API + native /v1 API).
     Serve(crate::serve_cli::ServeArgs),
     /// Manage API tokens.
@@ -50,7 +50,7 @@ pub fn main() -> ExitCode {
         }
         Command::Agent(args) => agent::run(args),
         Command::Demo(args) => demo::run(args),
-        Command::Xapi(args) => xapi::run(args),
+        Command::Xapi(args) => xapi::run(*args),
         Command::Serve(args) => crate::serve_cli::main(args),
         Command::Token(cmd) => crate::auth_cli::main(cmd),
     }

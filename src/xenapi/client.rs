@@ -9,15 +9,29 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tracing::debug;
 use url::Url;
-use xenpool_xapi_types::ErrorCode;
+use xenpool_xapi_types::{ErrorCode, Ref};
 use xenpool_xmlrpc::{self as xmlrpc, Limits, Response, Value};
 
 use super::address::check_url;
 use super::error::{Result, XenApiError};
-use super::tls::{client_config, TlsTrust};
+use super::tls::{client_config, Fingerprint, TlsTrust};
 
 /// How much of a non-200 body is kept in the error.
 const HTTP_BODY_SNIPPET: usize = 512;
+
+/// Request header asking a pool member that answers `HOST_IS_SLAVE` for the master's
+/// certificate thumbprint (xen-api `api_server.ml` `create_thumbprint_header`).
+const THUMBPRINT_REQUEST_HEADER: &str = "x-xenapi-request-host-certificate-thumbprint";
+/// The value asking for the SHA-256 thumbprint.
+const THUMBPRINT_REQUEST_SHA256: &str = "sha-256:master";
+/// Response header carrying the master's certificate thumbprint.
+const THUMBPRINT_RESPONSE_HEADER: &str = "x-xenapi-response-host-certificate-thumbprint";
+
+/// A 2xx answer's body and, when asked for and sent, the master's certificate thumbprint.
+struct Reply {
+    body: Vec<u8>,
+    master_thumbprint: Option<String>,
+}
 
 /// Connection settings shared by every call a [`Client`] makes.
 #[derive(Debug, Clone)]
@@ -148,14 +162,22 @@ impl Client {
         &self.inner.options
     }
 
+    /// A client with the same options but another TLS trust.
+    pub fn with_trust(&self, trust: TlsTrust) -> Result<Client> {
+        Client::new(ClientOptions {
+            trust,
+            ..self.inner.options.clone()
+        })
+    }
+
     /// Calls `method` with exactly `params` (no session added) and returns the envelope's
     /// `Value` as a dynamic value.
     pub async fn call(&self, url: &Url, method: &str, params: &[Value]) -> Result<Value> {
         let site = CallSite { method, url };
-        let body = self
-            .post(site, params, self.inner.options.call_timeout)
+        let reply = self
+            .post(site, params, self.inner.options.call_timeout, false)
             .await?;
-        decode_envelope(site, &body, &self.inner.options.limits)
+        decode_envelope(site, &reply.body, &self.inner.options.limits)
     }
 
     /// Calls `method` with exactly `params` and decodes `Value` straight into `T`.
@@ -178,32 +200,68 @@ impl Client {
         timeout: Duration,
     ) -> Result<T> {
         let site = CallSite { method, url };
-        let body = self.post(site, params, timeout).await?;
-        decode_envelope_as(site, &body, &self.inner.options.limits)
+        let reply = self.post(site, params, timeout, false).await?;
+        decode_envelope_as(site, &reply.body, &self.inner.options.limits)
     }
 
-    /// POSTs the encoded call and returns the body of a 2xx answer, read under the size limit.
+    /// A login call. With a pinned certificate it also asks for the master's certificate
+    /// thumbprint, which a member answering `HOST_IS_SLAVE` sends in a response header; that
+    /// thumbprint (if any, and parsable) comes back beside the result.
+    pub(crate) async fn login_call(
+        &self,
+        url: &Url,
+        method: &str,
+        params: &[Value],
+    ) -> (Result<Ref>, Option<Fingerprint>) {
+        let site = CallSite { method, url };
+        let ask = matches!(self.inner.options.trust, TlsTrust::Pinned(_));
+        match self
+            .post(site, params, self.inner.options.call_timeout, ask)
+            .await
+        {
+            Ok(reply) => {
+                let thumbprint = reply
+                    .master_thumbprint
+                    .and_then(|t| t.parse::<Fingerprint>().ok());
+                let result = decode_envelope_as(site, &reply.body, &self.inner.options.limits);
+                (result, thumbprint)
+            }
+            Err(e) => (Err(e), None),
+        }
+    }
+
+    /// POSTs the encoded call and returns the body of a 2xx answer, read under the size limit;
+    /// with `ask_thumbprint`, also the master-thumbprint response header.
     async fn post(
         &self,
         site: CallSite<'_>,
         params: &[Value],
         timeout: Duration,
-    ) -> Result<Vec<u8>> {
+        ask_thumbprint: bool,
+    ) -> Result<Reply> {
         check_url(site.url)?;
         let limit = self.inner.options.limits.max_document_bytes;
         debug!(method = site.method, host = %site.url, "XenAPI call");
-        let request = self
+        let mut request = self
             .inner
             .http
             .post(site.url.clone())
             .header(reqwest::header::CONTENT_TYPE, "text/xml")
             .timeout(timeout)
             .body(xmlrpc::encode_call(site.method, params));
+        if ask_thumbprint {
+            request = request.header(THUMBPRINT_REQUEST_HEADER, THUMBPRINT_REQUEST_SHA256);
+        }
         let mut response = request
             .send()
             .await
             .map_err(|e| self.send_error(site, timeout, e))?;
         let status = response.status();
+        let master_thumbprint = response
+            .headers()
+            .get(THUMBPRINT_RESPONSE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         if response.content_length().is_some_and(|n| n > limit as u64) {
             return Err(too_large(site, limit));
         }
@@ -227,7 +285,10 @@ impl Client {
                 body: String::from_utf8_lossy(&body[..end]).trim().to_owned(),
             });
         }
-        Ok(body)
+        Ok(Reply {
+            body,
+            master_thumbprint,
+        })
     }
 
     /// Sorts a reqwest failure into TLS, timeout or transport.
@@ -264,21 +325,20 @@ fn too_large(site: CallSite<'_>, limit: usize) -> XenApiError {
     }
 }
 
-/// The rustls error somewhere in the cause chain (tokio-rustls wraps it in an `io::Error`).
+/// The rustls error somewhere in the cause chain. tokio-rustls wraps it in `io::Error`s,
+/// whose `source()` skips the wrapped error itself, so those are opened with `get_ref`.
 fn find_rustls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = e.source();
     while let Some(err) = cause {
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(tls) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls);
-        }
-        cause = err.source();
+        cause = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     None
 }
@@ -288,8 +348,8 @@ fn describe_tls_error(e: &rustls::Error) -> String {
         rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
             other.to_string()
         }
-        rustls::Error::InvalidCertificate(cert) => format!(
-            "server certificate refused ({cert:?}); trust it with a CA file or pin its SHA-256 fingerprint"
+        rustls::Error::InvalidCertificate(_) => format!(
+            "{e}; trust the server with a CA file or pin its SHA-256 certificate fingerprint"
         ),
         other => other.to_string(),
     }

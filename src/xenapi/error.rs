@@ -266,7 +266,7 @@ impl XenApiError {
                 | ErrorCode::NO_HOSTS_AVAILABLE
                 | ErrorCode::HOST_EVACUATE_VM_NOT_HA_PROTECTED
                 | ErrorCode::OTHER_OPERATION_IN_PROGRESS
-        ) || matches!(code, ErrorCode::Other(c) if c.starts_with("VM_"))
+        ) || code.as_str().starts_with("VM_")
     }
 
     /// Whether retrying the same call later may succeed without anyone changing anything:
@@ -287,6 +287,7 @@ impl XenApiError {
                     | ErrorCode::CANNOT_CONTACT_HOST
                     | ErrorCode::HOST_OFFLINE
                     | ErrorCode::EVENTS_LOST
+                    | ErrorCode::POOL_SECRET_ROTATION_PENDING
                     | ErrorCode::JOINING_HOST_CONNECTION_FAILED
                     | ErrorCode::JOINING_HOST_SERVICE_FAILED
             ),

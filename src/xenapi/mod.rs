@@ -39,6 +39,6 @@ pub use records::{
 };
 pub use session::{LoginKind, Session, LOGIN_VERSION, ORIGINATOR};
 pub use task::{Task, WaitOptions};
-pub use tls::{Fingerprint, FingerprintError, TlsConfigError, TlsTrust};
+pub use tls::{Fingerprint, FingerprintError, TlsTrust};
 pub use xenpool_xapi_types::{ErrorCode, EventOperation, PowerState, Ref, TaskStatus};
 pub use xenpool_xmlrpc::{Limits, Value};

@@ -15,6 +15,7 @@ use super::address::{check_url, swap_host};
 use super::client::Client;
 use super::credentials::Credentials;
 use super::error::Result;
+use super::tls::{Fingerprint, TlsTrust};
 
 /// The API version string sent at login (XAPI ignores it; `1.0` is what the SDK examples send).
 pub const LOGIN_VERSION: &str = "1.0";
@@ -57,7 +58,8 @@ pub struct Session {
 }
 
 struct SessionInner {
-    client: Client,
+    /// The client and URL the session was created with (the agent's own host, typically).
+    origin: (Client, Url),
     credentials: Credentials,
     kind: LoginKind,
     state: RwLock<SessionState>,
@@ -66,6 +68,8 @@ struct SessionInner {
 
 #[derive(Clone)]
 struct SessionState {
+    /// The client for `url` (after a redirect with a pinned certificate, pinned to the master's).
+    client: Client,
     url: Url,
     reference: Ref,
 }
@@ -112,7 +116,7 @@ impl Session {
         let state = login_at(&client, &url, &credentials, kind).await?;
         Ok(Session {
             inner: Arc::new(SessionInner {
-                client,
+                origin: (client, url),
                 credentials,
                 kind,
                 state: RwLock::new(state),
@@ -126,9 +130,9 @@ impl Session {
         self.state().url
     }
 
-    /// The client this session calls through.
-    pub fn client(&self) -> &Client {
-        &self.inner.client
+    /// The client this session calls through (for the current URL).
+    pub fn client(&self) -> Client {
+        self.state().client
     }
 
     /// The session reference (a bearer token: never log it).
@@ -149,11 +153,7 @@ impl Session {
         let state = self.state();
         let method = self.inner.kind.logout_method();
         let params = [Value::from(state.reference.as_str())];
-        let _: Value = self
-            .inner
-            .client
-            .call_as(&state.url, method, &params)
-            .await?;
+        let _: Value = state.client.call_as(&state.url, method, &params).await?;
         Ok(())
     }
 
@@ -168,7 +168,7 @@ impl Session {
         method: &str,
         params: Vec<Value>,
     ) -> Result<T> {
-        let timeout = self.inner.client.options().call_timeout;
+        let timeout = self.state().client.options().call_timeout;
         self.call_within(method, params, timeout).await
     }
 
@@ -190,8 +190,8 @@ impl Session {
         let mut full = Vec::with_capacity(params.len() + 1);
         full.push(Value::from(state.reference.as_str()));
         full.extend(params);
-        let client = &self.inner.client;
-        match client
+        match state
+            .client
             .call_as_within(&state.url, method, &full, timeout)
             .await
         {
@@ -204,12 +204,33 @@ impl Session {
                 );
                 let fresh = self.relogin(&state.reference).await?;
                 full[0] = Value::from(fresh.reference.as_str());
-                client
+                fresh
+                    .client
                     .call_as_within(&fresh.url, method, &full, timeout)
                     .await
             }
             other => other,
         }
+    }
+
+    /// Logs in again from the URL the session was created with (following `HOST_IS_SLAVE`) and
+    /// replaces the session: for an error policy after transport errors or timeouts, when the
+    /// master the session followed may have moved or died. The old session is not logged out.
+    pub async fn reconnect(&self) -> Result<()> {
+        let _guard = self.inner.relogin.lock().await;
+        let (client, url) = &self.inner.origin;
+        let fresh = login_at(client, url, &self.inner.credentials, self.inner.kind).await?;
+        info!(host = %fresh.url, "XenAPI session re-established from the original URL");
+        self.replace_state(fresh);
+        Ok(())
+    }
+
+    fn replace_state(&self, fresh: SessionState) {
+        *self
+            .inner
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
     }
 
     /// Logs in again unless another task already replaced the `stale` session meanwhile.
@@ -220,30 +241,31 @@ impl Session {
             return Ok(current);
         }
         let fresh = login_at(
-            &self.inner.client,
+            &current.client,
             &current.url,
             &self.inner.credentials,
             self.inner.kind,
         )
         .await?;
-        *self
-            .inner
-            .state
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh.clone();
+        self.replace_state(fresh.clone());
         Ok(fresh)
     }
 }
 
-/// One login at `url`, following a `HOST_IS_SLAVE` answer to the master once.
+/// One login at `url`, following a `HOST_IS_SLAVE` answer to the master once. With a pinned
+/// certificate the master is pinned to the thumbprint the (already verified) member reports
+/// for it, if it reports one; otherwise the same trust applies to the master.
+#[instrument(skip_all, fields(host = %url, user = %credentials.username))]
 async fn login_at(
     client: &Client,
     url: &Url,
     credentials: &Credentials,
     kind: LoginKind,
 ) -> Result<SessionState> {
-    match login_once(client, url, credentials, kind).await {
+    let (result, master_thumbprint) = login_once(client, url, credentials, kind).await;
+    match result {
         Ok(reference) => Ok(SessionState {
+            client: client.clone(),
             url: url.clone(),
             reference,
         }),
@@ -255,10 +277,18 @@ async fn login_at(
                 master = %master_url,
                 "logged in to a pool member (HOST_IS_SLAVE): following to the master"
             );
-            let reference = login_once(client, &master_url, credentials, kind).await?;
+            let master_client = match master_thumbprint {
+                Some(pin) => {
+                    info!(master = %master_url, fingerprint = %pin, "pinning the master's certificate as reported by the member");
+                    client.with_trust(TlsTrust::Pinned(pin))?
+                }
+                None => client.clone(),
+            };
+            let (result, _) = login_once(&master_client, &master_url, credentials, kind).await;
             Ok(SessionState {
+                client: master_client,
                 url: master_url,
-                reference,
+                reference: result?,
             })
         }
         Err(e) => Err(e),
@@ -271,7 +301,7 @@ async fn login_once(
     url: &Url,
     credentials: &Credentials,
     kind: LoginKind,
-) -> Result<Ref> {
+) -> (Result<Ref>, Option<Fingerprint>) {
     let password = credentials.password.expose();
     let mut params = vec![
         Value::from(credentials.username.as_str()),
@@ -281,8 +311,6 @@ async fn login_once(
         params.push(Value::from(LOGIN_VERSION));
         params.push(Value::from(ORIGINATOR));
     }
-    client
-        .call_as(url, kind.login_method(), &params)
-        .await
-        .map_err(|e| e.redact(password))
+    let (result, thumbprint) = client.login_call(url, kind.login_method(), &params).await;
+    (result.map_err(|e| e.redact(password)), thumbprint)
 }

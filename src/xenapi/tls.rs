@@ -26,7 +26,8 @@ pub enum TlsTrust {
     CaFile(PathBuf),
     /// Exactly the leaf certificate with this SHA-256 fingerprint; the host name is not checked
     /// (XenServer's self-signed certificates rarely name the address used), the handshake
-    /// signature still is.
+    /// signature still is. When a pinned member redirects a login with `HOST_IS_SLAVE`, the
+    /// master is pinned to the thumbprint that member reports for it (see `Session`).
     Pinned(Fingerprint),
 }
 
@@ -105,7 +106,7 @@ impl fmt::Debug for Fingerprint {
 /// A TLS configuration that could not be built (unreadable or empty CA file, …).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct TlsConfigError(String);
+pub(crate) struct TlsConfigError(String);
 
 /// The crypto provider every xenpool TLS client uses.
 fn provider() -> Arc<CryptoProvider> {
@@ -113,7 +114,7 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Builds the rustls client configuration for `trust`.
-pub fn client_config(trust: &TlsTrust) -> Result<ClientConfig, TlsConfigError> {
+pub(crate) fn client_config(trust: &TlsTrust) -> Result<ClientConfig, TlsConfigError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

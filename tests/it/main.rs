@@ -1,4 +1,4 @@
-//! The root crate's integration tests: one binary, one module per area.
+//! The root crate's integration tests: one binary, one module per area (harnesses in `support/`).
 
 mod support;
 
@@ -9,3 +9,7 @@ mod concurrency;
 mod e2e_pools;
 mod native_api;
 mod watch_feed;
+mod xapi_cli;
+mod xenapi_session;
+mod xenapi_task;
+mod xenapi_tls;

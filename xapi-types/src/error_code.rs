@@ -130,6 +130,16 @@ error_codes! {
     HOST_NOT_ENOUGH_FREE_MEMORY = "HOST_NOT_ENOUGH_FREE_MEMORY",
     /// `[]`
     HOST_NOT_ENOUGH_PCPUS = "HOST_NOT_ENOUGH_PCPUS",
+    /// `[]`: disabling or evacuating the host would break the HA failover plan.
+    HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN = "HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN",
+    /// `[]`: `host.reboot` / `host.shutdown` need the host disabled first.
+    HOST_NOT_DISABLED = "HOST_NOT_DISABLED",
+    /// `[host_ref]`: the host stays disabled until it reboots.
+    HOST_DISABLED_UNTIL_REBOOT = "HOST_DISABLED_UNTIL_REBOOT",
+    /// `[vm, timeout]`: `VM.clean_shutdown` timed out.
+    VM_SHUTDOWN_TIMEOUT = "VM_SHUTDOWN_TIMEOUT",
+    /// `[]`: a pool-secret rotation is pending; pool operations are refused.
+    POOL_SECRET_ROTATION_PENDING = "POOL_SECRET_ROTATION_PENDING",
     /// `["Class,param|Class,param"]`
     CANNOT_EVACUATE_HOST = "CANNOT_EVACUATE_HOST",
     /// `[vm]`

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use xenpool_xapi_types::Ref;
+use tracing::warn;
+use xenpool_xapi_types::{ErrorCode, Ref};
 use xenpool_xmlrpc::Value;
 
 use super::{r, s};
@@ -52,6 +53,22 @@ impl Session {
         let mut params = vec![r(host)];
         params.extend(auto_enable.map(Value::from));
         self.call_void("host.disable", params).await
+    }
+
+    /// Disables `host` so that it stays disabled across reboots where the server supports it:
+    /// `host.disable(host, false)`, falling back to the one-parameter form on servers older
+    /// than XAPI 25.31 (`MESSAGE_PARAMETER_COUNT_MISMATCH`). Returns whether the persistent
+    /// form was accepted. XAPI persists nothing when the host is already disabled, so call
+    /// this while it is enabled.
+    pub async fn host_disable_persistent(&self, host: &Ref) -> Result<bool> {
+        match self.host_disable(host, Some(false)).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.is(&ErrorCode::MESSAGE_PARAMETER_COUNT_MISMATCH) => {
+                warn!(host = %host, "host.disable without auto_enable: this XAPI cannot keep the host disabled across reboots");
+                self.host_disable(host, None).await.map(|()| false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `host.enable`.

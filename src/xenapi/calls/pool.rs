@@ -6,7 +6,7 @@ use xenpool_xapi_types::Ref;
 
 use super::{r, s};
 use crate::xenapi::credentials::Credentials;
-use crate::xenapi::error::Result;
+use crate::xenapi::error::{Result, XenApiError};
 use crate::xenapi::records::PoolRecord;
 use crate::xenapi::session::Session;
 
@@ -19,6 +19,22 @@ impl Session {
     /// `pool.get_all_records`: pool ref → record (one entry).
     pub async fn pool_get_all_records(&self) -> Result<BTreeMap<Ref, PoolRecord>> {
         self.call_as("pool.get_all_records", vec![]).await
+    }
+
+    /// The one pool this host belongs to, from `pool.get_all_records` (a protocol error if the
+    /// server lists none or several, which XAPI never does).
+    pub async fn pool_current(&self) -> Result<(Ref, PoolRecord)> {
+        let pools = self.pool_get_all_records().await?;
+        let count = pools.len();
+        let mut pools = pools.into_iter();
+        match (pools.next(), count) {
+            (Some(pool), 1) => Ok(pool),
+            _ => Err(XenApiError::Protocol {
+                method: "pool.get_all_records".into(),
+                host_url: self.url().to_string(),
+                message: format!("expected exactly one pool, the server listed {count}"),
+            }),
+        }
     }
 
     /// `pool.get_record`.
