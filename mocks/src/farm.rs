@@ -171,7 +171,11 @@ impl Farm {
             .iter()
             .map(|a| format!("{scheme}://{a}:{port}/"))
             .collect();
-        let shared = Arc::new(Shared::new(db, opts));
+        let thumbprints = tls
+            .iter()
+            .map(|t| t.as_ref().map(|t| t.xapi_thumbprint.clone()))
+            .collect();
+        let shared = Arc::new(Shared::new(db, opts, thumbprints));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         for (h, listener) in listeners.into_iter().enumerate() {

@@ -48,6 +48,10 @@ pub async fn handle(
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, Dropped> {
     let path = req.uri().path().to_owned();
+    let wants_thumbprint = req
+        .headers()
+        .get(THUMBPRINT_REQUEST)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"sha-256:master"));
     if req.method() == HttpMethod::OPTIONS && path == "/" {
         return Ok(Response::builder()
             .status(StatusCode::OK)
@@ -79,11 +83,33 @@ pub async fn handle(
             return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, msg));
         }
     };
+    let shared_for_header = shared.clone();
     match dispatch(shared, h, call.name, call.params).await {
         Outcome::Value(v) => Ok(envelope(success(v))),
-        Outcome::Error(e) => Ok(envelope(failure(&e))),
+        Outcome::Error(e) => {
+            let mut resp = envelope(failure(&e));
+            if wants_thumbprint && e.code == ErrorCode::HOST_IS_SLAVE {
+                if let Some(tp) = master_thumbprint(&shared_for_header, &e) {
+                    if let Ok(v) = hyper::header::HeaderValue::from_str(&tp) {
+                        resp.headers_mut().insert(THUMBPRINT_RESPONSE, v);
+                    }
+                }
+            }
+            Ok(resp)
+        }
         Outcome::Drop => Err(Dropped),
     }
+}
+
+/// Request header asking a supporter for its master's certificate thumbprint (§1.5).
+pub const THUMBPRINT_REQUEST: &str = "x-xenapi-request-host-certificate-thumbprint";
+/// Response header carrying it, on `HOST_IS_SLAVE` answers.
+pub const THUMBPRINT_RESPONSE: &str = "x-xenapi-response-host-certificate-thumbprint";
+
+/// The XAPI-style SHA-256 thumbprint of the master a `HOST_IS_SLAVE` names (with TLS).
+fn master_thumbprint(shared: &Shared, e: &XapiError) -> Option<String> {
+    let master = shared.lock().host_by_address(e.params.first()?)?;
+    shared.thumbprints.get(master)?.clone()
 }
 
 fn plain(status: StatusCode, body: String) -> Response<Full<Bytes>> {

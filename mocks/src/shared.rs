@@ -29,6 +29,8 @@ pub struct Shared {
     pub nets: Vec<watch::Sender<NetState>>,
     /// The database generation, for `event.from` waiters.
     pub gen_tx: watch::Sender<u64>,
+    /// Per host, its certificate's XAPI-style SHA-256 thumbprint (with TLS).
+    pub thumbprints: Vec<Option<String>>,
 }
 
 /// A lock on the database. Dropping it publishes the changes: listeners open or close, stale
@@ -81,7 +83,7 @@ impl Drop for DbGuard<'_> {
 
 impl Shared {
     /// Wraps a seeded database.
-    pub fn new(db: Db, opts: FarmOptions) -> Shared {
+    pub fn new(db: Db, opts: FarmOptions, thumbprints: Vec<Option<String>>) -> Shared {
         let nets = db
             .hosts
             .iter()
@@ -99,6 +101,7 @@ impl Shared {
             opts,
             nets,
             gen_tx,
+            thumbprints,
         }
     }
 

@@ -86,7 +86,7 @@ fn slow(fuse_ms: u64, designate_ms: u64) -> FarmOptions {
 
 #[tokio::test]
 async fn a_concurrent_handover_is_designate_new_master_in_progress() {
-    let farm = farm_with(slow(100, 400)).await;
+    let farm = farm_with(slow(100, 1500)).await;
     let m = Session::on(&farm, "xs1").await;
     let xs2 = m.host_ref("xs2").await;
     let task = m

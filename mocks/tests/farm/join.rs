@@ -229,7 +229,7 @@ async fn a_connection_reset_by_the_master_is_joining_host_connection_failed() {
 #[tokio::test]
 async fn join_returns_then_the_joiner_restarts_and_turns_enabled_once_synced() {
     let timings = Timings {
-        fuse: Duration::from_millis(300),
+        fuse: Duration::from_millis(500),
         xapi_restart: Duration::from_millis(300),
         member_sync: Duration::from_millis(300),
         ..Timings::default()
