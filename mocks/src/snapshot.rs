@@ -30,6 +30,9 @@ pub struct HostState {
     pub online: bool,
     /// XAPI running (false while restarting / rebooting).
     pub xapi_up: bool,
+    /// How many times XAPI has stopped (restart, crash, reboot, offline): wait for it to grow
+    /// past its value before a call that triggers a restart, then for `online`.
+    pub restarts: u64,
     /// Held half-joined by a `freeze_join` fault.
     pub half_joined: bool,
     /// Disabled with `auto_enable=false`.
@@ -148,6 +151,7 @@ pub fn take(db: &Db) -> FarmState {
                 enabled: host.enabled,
                 online: db.online(h),
                 xapi_up: host.xapi_up,
+                restarts: host.epoch,
                 half_joined: host.frozen_by.is_some(),
                 disabled_persist: host.disabled_persist,
                 memory_total_mib: host.memory_total_mib,

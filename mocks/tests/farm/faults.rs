@@ -136,13 +136,15 @@ async fn a_frozen_join_leaves_the_host_half_joined_until_cleared() {
         .inject(fault(FaultKind::FreezeJoin, Some("xs2"), None, Some(1)))
         .unwrap();
     let xs2 = Session::on(&farm, "xs2").await;
+    let before = farm.state().host("xs2").unwrap().restarts;
     xs2.ok(
         "pool.join",
         vec![s(&farm.host_address("xs1")), s("root"), s("mock")],
     )
     .await;
     wait_for(&farm, "xs2 restarted", |st| {
-        st.host("xs2").is_some_and(|h| h.online && h.half_joined)
+        st.host("xs2")
+            .is_some_and(|h| h.online && h.half_joined && h.restarts > before)
     })
     .await;
     let x = Xapi::new(&farm.host_url("xs2"));

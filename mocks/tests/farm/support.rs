@@ -391,6 +391,34 @@ where
     }
 }
 
+/// Every host's `restarts` counter, by name.
+pub fn restarts(farm: &Farm) -> std::collections::BTreeMap<String, u64> {
+    farm.state()
+        .hosts
+        .iter()
+        .map(|h| (h.name.clone(), h.restarts))
+        .collect()
+}
+
+/// Waits until each of `hosts` restarted since `before` and every host is online and enabled.
+pub async fn wait_restarted(
+    farm: &Farm,
+    before: &std::collections::BTreeMap<String, u64>,
+    hosts: &[&str],
+) {
+    wait_for(
+        farm,
+        &format!("{hosts:?} restarted and every host back"),
+        |st| {
+            hosts
+                .iter()
+                .all(|n| st.host(n).is_some_and(|h| h.restarts > before[*n]))
+                && st.hosts.iter().all(|h| h.online && h.enabled)
+        },
+    )
+    .await;
+}
+
 /// Joins `joiner` to `master`'s pool and waits until the master lists it enabled.
 pub async fn join(farm: &Farm, joiner: &str, master: &str) {
     let s_j = Session::on(farm, joiner).await;
