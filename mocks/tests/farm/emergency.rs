@@ -14,6 +14,10 @@ async fn members_of_a_dead_master_recover_through_the_emergency_calls() {
     let mut dead = Fault::new(FaultKind::Offline);
     dead.host = Some("xs1".into());
     let id = farm.inject(dead).unwrap();
+    wait_for(&farm, "xs1's listener closed", |st| {
+        !st.host("xs1").unwrap().listening
+    })
+    .await;
     assert!(tokio::net::TcpStream::connect(
         farm.host_url("xs1")
             .trim_start_matches("http://")

@@ -76,6 +76,10 @@ async fn offline_refuses_connections_until_cleared() {
     let id = farm
         .inject(fault(FaultKind::Offline, Some("xs2"), None, None))
         .unwrap();
+    wait_for(&farm, "xs2's listener closed", |st| {
+        !st.host("xs2").unwrap().listening
+    })
+    .await;
     assert!(
         tokio::net::TcpStream::connect(&addr).await.is_err(),
         "connection refused"
