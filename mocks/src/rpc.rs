@@ -202,9 +202,15 @@ async fn run(
             Err(e) => Outcome::Error(e),
         };
     }
-    match (method.handler)(call).await {
-        Ok(v) => Outcome::Value(v),
-        Err(e) => Outcome::Error(e),
+    // The body runs on its own task: a connection dropped mid-call (crash, client gone) must not
+    // cancel it half-way, or a migration's reservation or a pool operation would stay behind.
+    match tokio::spawn((method.handler)(call)).await {
+        Ok(Ok(v)) => Outcome::Value(v),
+        Ok(Err(e)) => Outcome::Error(e),
+        Err(join) => Outcome::Error(XapiError::new(
+            ErrorCode::INTERNAL_ERROR,
+            [join.to_string()],
+        )),
     }
 }
 
