@@ -62,36 +62,8 @@ impl<'p, 'de> HeadDe<'p, 'de> {
 impl<'de> de::Deserializer<'de> for HeadDe<'_, 'de> {
     type Error = Error;
 
-    dispatch_hints! {
-        deserialize_any deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32
-        deserialize_i64 deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32
-        deserialize_u64 deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char
-        deserialize_str deserialize_string deserialize_bytes deserialize_byte_buf
-        deserialize_unit deserialize_seq deserialize_map deserialize_identifier
-    }
+    dispatch_hints!();
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _: &'static str, v: V) -> Result<V::Value> {
-        self.deserialize_unit(v)
-    }
-    fn deserialize_tuple<V: Visitor<'de>>(self, _: usize, v: V) -> Result<V::Value> {
-        self.deserialize_seq(v)
-    }
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: usize,
-        v: V,
-    ) -> Result<V::Value> {
-        self.deserialize_seq(v)
-    }
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: &'static [&'static str],
-        v: V,
-    ) -> Result<V::Value> {
-        self.deserialize_map(v)
-    }
     fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
         match self.head {
             Head::Scalar(Scalar::Nil) => v.visit_none(),
