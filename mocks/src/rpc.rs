@@ -84,7 +84,18 @@ pub async fn handle(
         }
     };
     let shared_for_header = shared.clone();
-    match dispatch(shared, h, call.name, call.params).await {
+    let method = call.name.clone();
+    let outcome = dispatch(shared, h, call.name, call.params).await;
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let host = shared_for_header.lock().hosts[h].name.clone();
+        let answer = match &outcome {
+            Outcome::Value(_) => "Success".to_owned(),
+            Outcome::Error(e) => e.code.to_string(),
+            Outcome::Drop => "dropped".to_owned(),
+        };
+        tracing::debug!(host = %host, method = %method, answer = %answer, "call");
+    }
+    match outcome {
         Outcome::Value(v) => Ok(envelope(success(v))),
         Outcome::Error(e) => {
             let mut resp = envelope(failure(&e));
