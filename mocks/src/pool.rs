@@ -358,6 +358,9 @@ pub async fn eject(c: Call) -> XResult<Value> {
     if db.pools[&c.pool].ha_enabled {
         return Err(XapiError::bare(ErrorCode::HA_IS_ENABLED));
     }
+    if db.hosts[t].knobs.upgrading {
+        return Err(XapiError::bare(ErrorCode::NOT_SUPPORTED_DURING_UPGRADE));
+    }
     if db.vms.values().any(|v| {
         v.resident_on == Some(t) && !v.is_control_domain && v.power_state != PowerState::Halted
     }) {

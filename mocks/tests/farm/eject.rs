@@ -110,3 +110,18 @@ async fn pool_ha_blocks_eject_and_designate() {
         ["HA_IS_ENABLED"]
     );
 }
+
+#[tokio::test]
+async fn a_host_applying_updates_cannot_be_ejected() {
+    let farm = farm_scenario(
+        "[[hosts]]\nname = \"xs1\"\n[[hosts]]\nname = \"xs2\"\nmember_of = \"xs1\"\nupgrading = true\n",
+    )
+    .await;
+    let m = Session::on(&farm, "xs1").await;
+    let xs2 = m.host_ref("xs2").await;
+    assert_eq!(
+        m.fails("pool.eject", vec![s(&xs2)]).await,
+        ["NOT_SUPPORTED_DURING_UPGRADE"],
+        "checked before the resident VMs"
+    );
+}
