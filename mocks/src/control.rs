@@ -14,7 +14,6 @@ use serde_json::json;
 use crate::faults::{self, Fault};
 use crate::invariants;
 use crate::shared::Shared;
-use crate::snapshot;
 
 /// The control API's routes.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -34,7 +33,7 @@ fn error(status: StatusCode, msg: String) -> Response {
 }
 
 async fn state(State(s): State<Arc<Shared>>) -> Response {
-    Json(snapshot::take(&s.lock())).into_response()
+    Json(s.snapshot()).into_response()
 }
 
 async fn invariants(State(s): State<Arc<Shared>>) -> Response {

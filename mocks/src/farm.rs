@@ -2,9 +2,9 @@
 //! shared port, HTTPS with a generated certificate per host when asked, and the JSON control
 //! API on 127.0.0.1.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -18,7 +18,7 @@ use crate::lifecycle::Timings;
 use crate::scenario::{self, Scenario, ScenarioError};
 use crate::server;
 use crate::shared::Shared;
-use crate::snapshot::{self, FarmState};
+use crate::snapshot::FarmState;
 use crate::tls::{self, HostTls};
 
 /// The default user name.
@@ -96,6 +96,7 @@ pub enum FarmError {
 
 /// A running farm. Dropping it stops the servers.
 pub struct Farm {
+    port: u16,
     shared: Arc<Shared>,
     names: Vec<String>,
     urls: Vec<String>,
@@ -114,11 +115,17 @@ impl std::fmt::Debug for Farm {
     }
 }
 
+/// Ports held by the farms of this process. A host whose XAPI is down releases its socket, so
+/// another farm picking a free port could otherwise take that host's address:port.
+static PORTS_IN_USE: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+fn ports() -> std::sync::MutexGuard<'static, BTreeSet<u16>> {
+    PORTS_IN_USE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 async fn bind_all(addrs: &[Ipv4Addr], port: u16) -> Result<Vec<TcpListener>, FarmError> {
     let bind_err = |addr: String| move |source| FarmError::Bind { addr, source };
-    let mut attempt = 0;
-    'retry: loop {
-        attempt += 1;
+    for attempt in 1..=20 {
         let first = TcpListener::bind((addrs[0], port))
             .await
             .map_err(bind_err(format!("{}:{port}", addrs[0])))?;
@@ -126,20 +133,34 @@ async fn bind_all(addrs: &[Ipv4Addr], port: u16) -> Result<Vec<TcpListener>, Far
             .local_addr()
             .map_err(bind_err(addrs[0].to_string()))?
             .port();
+        if port == 0 && ports().contains(&chosen) {
+            continue;
+        }
         let mut listeners = vec![first];
+        let mut collided = false;
         for a in &addrs[1..] {
             match TcpListener::bind((*a, chosen)).await {
                 Ok(l) => listeners.push(l),
                 Err(e)
                     if port == 0 && e.kind() == std::io::ErrorKind::AddrInUse && attempt < 20 =>
                 {
-                    continue 'retry
+                    collided = true;
+                    break;
                 }
                 Err(e) => return Err(bind_err(format!("{a}:{chosen}"))(e)),
             }
         }
-        return Ok(listeners);
+        if !collided && ports().insert(chosen) {
+            return Ok(listeners);
+        }
     }
+    Err(FarmError::Bind {
+        addr: format!("{}:{port}", addrs[0]),
+        source: std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "no port free on every host address after 20 tries",
+        ),
+    })
 }
 
 impl Farm {
@@ -171,7 +192,11 @@ impl Farm {
             .iter()
             .map(|a| format!("{scheme}://{a}:{port}/"))
             .collect();
-        let shared = Arc::new(Shared::new(db, opts));
+        let thumbprints = tls
+            .iter()
+            .map(|t| t.as_ref().map(|t| t.xapi_thumbprint.clone()))
+            .collect();
+        let shared = Arc::new(Shared::new(db, opts, thumbprints));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         for (h, listener) in listeners.into_iter().enumerate() {
@@ -211,6 +236,7 @@ impl Farm {
         }));
         tracing::info!(hosts = names.len(), port, %control, "farm started");
         Ok(Farm {
+            port,
             shared,
             names,
             urls,
@@ -279,7 +305,7 @@ impl Farm {
 
     /// The farm's state, the same shape as `GET /state`.
     pub fn state(&self) -> FarmState {
-        snapshot::take(&self.shared.lock())
+        self.shared.snapshot()
     }
 
     /// Calls that can change state so far (see [`FarmState::writes`]).
@@ -347,5 +373,6 @@ impl Farm {
 impl Drop for Farm {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+        ports().remove(&self.port);
     }
 }

@@ -78,8 +78,9 @@ pub struct Plan {
 }
 
 /// `compute_evacuation_plan_no_wlb`: targets are enabled live members other than the source
-/// whose software is not older; each VM is checked against every target; the movable ones are
-/// packed by memory (largest first onto the target with the most free memory).
+/// whose software is not older; with HA on, unprotected VMs are blocked
+/// (`HOST_EVACUATE_VM_NOT_HA_PROTECTED`); each VM is checked against every target; the movable
+/// ones are packed by memory (largest first onto the target with the most free memory).
 pub fn plan(db: &Db, pool: &str, src: HostId) -> Plan {
     let src_version = vm::version_key(&db.hosts[src].knobs.software_version);
     let targets: Vec<HostId> = db
@@ -88,6 +89,7 @@ pub fn plan(db: &Db, pool: &str, src: HostId) -> Plan {
         .filter(|&h| h != src && db.live(h) && db.hosts[h].enabled)
         .filter(|&h| vm::version_key(&db.hosts[h].knobs.software_version) >= src_version)
         .collect();
+    let ha = db.pools.get(pool).is_some_and(|p| p.ha_enabled);
     let mut plan = Plan::default();
     let mut movable = Vec::new();
     let vms: Vec<String> = db
@@ -102,6 +104,15 @@ pub fn plan(db: &Db, pool: &str, src: HostId) -> Plan {
                 vm_ref.clone(),
                 XapiError::new(ErrorCode::NO_HOSTS_AVAILABLE, [vm_ref]),
             ));
+            continue;
+        }
+        if ha {
+            // No VM is HA-protected in the model (ha_restart_priority is always "").
+            let e = XapiError::new(
+                ErrorCode::HOST_EVACUATE_VM_NOT_HA_PROTECTED,
+                [vm_ref.as_str()],
+            );
+            plan.blocked.push((vm_ref, e));
             continue;
         }
         let blocker = targets

@@ -164,7 +164,7 @@ pub fn finish_sync(db: &mut Db, h: HostId) {
 
 /// The fuse never burns faster than this, so a call's reply leaves before the restart it
 /// triggers even at `--time-scale 0` (XAPI: the call returns, then the toolstack restarts).
-pub const MIN_FUSE: Duration = Duration::from_millis(20);
+pub const MIN_FUSE: Duration = Duration::from_millis(10);
 
 async fn burn_fuse(shared: &Shared) {
     let fuse = shared.scaled(shared.opts.timings.fuse).max(MIN_FUSE);

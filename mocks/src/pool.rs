@@ -113,7 +113,8 @@ async fn remote_login(
     }
 }
 
-/// `pre_join_checks` in XAPI's order (the ones the model has state for).
+/// `pre_join_checks` in XAPI's order (§2.3 checks 1–4, 6–25, 28 and 31; the others have no
+/// state in the model).
 fn prechecks(db: &Db, j: HostId, m: HostId, force: bool) -> XResult<()> {
     let (jh, mh) = (&db.hosts[j], &db.hosts[m]);
     let (jk, mk) = (&jh.knobs, &mh.knobs);
@@ -126,7 +127,16 @@ fn prechecks(db: &Db, j: HostId, m: HostId, force: bool) -> XResult<()> {
     if !jk.management_ip {
         return Err(XapiError::bare(ErrorCode::HOST_STILL_BOOTING));
     }
-    if db.pools[&jpool].ha_enabled || db.pools[&mpool].ha_enabled {
+    if db.pools[&jpool].ha_enabled {
+        return Err(XapiError::bare(ErrorCode::HA_IS_ENABLED));
+    }
+    if let Some(cluster_host) = &jk.cluster_host {
+        return Err(XapiError::new(
+            ErrorCode::CLUSTERING_ENABLED,
+            [cluster_host.as_str()],
+        ));
+    }
+    if db.pools[&mpool].ha_enabled {
         return Err(XapiError::bare(ErrorCode::HA_IS_ENABLED));
     }
     if jpool == mpool {
@@ -156,6 +166,14 @@ fn prechecks(db: &Db, j: HostId, m: HostId, force: bool) -> XResult<()> {
         return Err(XapiError::bare(
             ErrorCode::JOINING_HOST_CANNOT_HAVE_VMS_WITH_CURRENT_OPERATIONS,
         ));
+    }
+    for (k, h) in [(jk, jh), (mk, mh)] {
+        if k.pending_guidance {
+            return Err(XapiError::new(
+                ErrorCode::HOST_PENDING_MANDATORY_GUIDANCE_NOT_EMPTY,
+                [h.reference.as_str()],
+            ));
+        }
     }
     if jk.platform_version != mk.platform_version || jk.product_brand != mk.product_brand {
         return Err(XapiError::bare(ErrorCode::HOSTS_NOT_COMPATIBLE));
@@ -194,6 +212,11 @@ fn prechecks(db: &Db, j: HostId, m: HostId, force: bool) -> XResult<()> {
             ],
         ));
     }
+    if !jk.external_auth.eq_ignore_ascii_case(&mk.external_auth) {
+        return Err(XapiError::bare(
+            ErrorCode::POOL_JOINING_EXTERNAL_AUTH_MISMATCH,
+        ));
+    }
     if jk.edition != mk.edition {
         return Err(XapiError::new(
             ErrorCode::LICENSE_HOST_POOL_MISMATCH,
@@ -203,11 +226,23 @@ fn prechecks(db: &Db, j: HostId, m: HostId, force: bool) -> XResult<()> {
             ],
         ));
     }
+    if jk.network_backend != mk.network_backend {
+        return Err(err(
+            ErrorCode::OPERATION_NOT_ALLOWED,
+            ["Network backends differ"],
+        ));
+    }
     if jk.api_version != mk.api_version {
         let v = |k: (u32, u32)| format!("{}.{}", k.0, k.1);
         return Err(XapiError::new(
             ErrorCode::POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION,
             [v(jk.api_version), v(mk.api_version)],
+        ));
+    }
+    if jk.db_schema != mk.db_schema {
+        return Err(XapiError::new(
+            ErrorCode::POOL_JOINING_HOST_MUST_HAVE_SAME_DB_SCHEMA,
+            [jk.db_schema.clone(), mk.db_schema.clone()],
         ));
     }
     if jk.updates != mk.updates {
@@ -223,6 +258,9 @@ fn prechecks(db: &Db, j: HostId, m: HostId, force: bool) -> XResult<()> {
         return Err(XapiError::bare(
             ErrorCode::POOL_JOINING_HOST_TLS_VERIFICATION_MISMATCH,
         ));
+    }
+    if jk.upgrading || mk.upgrading {
+        return Err(XapiError::bare(ErrorCode::NOT_SUPPORTED_DURING_UPGRADE));
     }
     Ok(())
 }
@@ -319,6 +357,9 @@ pub async fn eject(c: Call) -> XResult<Value> {
     }
     if db.pools[&c.pool].ha_enabled {
         return Err(XapiError::bare(ErrorCode::HA_IS_ENABLED));
+    }
+    if db.hosts[t].knobs.upgrading {
+        return Err(XapiError::bare(ErrorCode::NOT_SUPPORTED_DURING_UPGRADE));
     }
     if db.vms.values().any(|v| {
         v.resident_on == Some(t) && !v.is_control_domain && v.power_state != PowerState::Halted

@@ -82,7 +82,7 @@ pub fn host(db: &Db, h: HostId) -> Value {
         format!("{}.{}", k.api_version.0, k.api_version.1),
     );
     sw.insert("xapi_build".to_owned(), k.software_version.clone());
-    sw.insert("network_backend".to_owned(), "openvswitch".to_owned());
+    sw.insert("network_backend".to_owned(), k.network_backend.clone());
     let mut cpu = BTreeMap::new();
     cpu.insert("vendor".to_owned(), k.cpu_vendor.clone());
     cpu.insert("cpu_count".to_owned(), "16".to_owned());

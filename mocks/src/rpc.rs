@@ -48,6 +48,10 @@ pub async fn handle(
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, Dropped> {
     let path = req.uri().path().to_owned();
+    let wants_thumbprint = req
+        .headers()
+        .get(THUMBPRINT_REQUEST)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"sha-256:master"));
     if req.method() == HttpMethod::OPTIONS && path == "/" {
         return Ok(Response::builder()
             .status(StatusCode::OK)
@@ -79,11 +83,44 @@ pub async fn handle(
             return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, msg));
         }
     };
-    match dispatch(shared, h, call.name, call.params).await {
+    let shared_for_header = shared.clone();
+    let method = call.name.clone();
+    let outcome = dispatch(shared, h, call.name, call.params).await;
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let host = shared_for_header.lock().hosts[h].name.clone();
+        let answer = match &outcome {
+            Outcome::Value(_) => "Success".to_owned(),
+            Outcome::Error(e) => e.code.to_string(),
+            Outcome::Drop => "dropped".to_owned(),
+        };
+        tracing::debug!(host = %host, method = %method, answer = %answer, "call");
+    }
+    match outcome {
         Outcome::Value(v) => Ok(envelope(success(v))),
-        Outcome::Error(e) => Ok(envelope(failure(&e))),
+        Outcome::Error(e) => {
+            let mut resp = envelope(failure(&e));
+            if wants_thumbprint && e.code == ErrorCode::HOST_IS_SLAVE {
+                if let Some(tp) = master_thumbprint(&shared_for_header, &e) {
+                    if let Ok(v) = hyper::header::HeaderValue::from_str(&tp) {
+                        resp.headers_mut().insert(THUMBPRINT_RESPONSE, v);
+                    }
+                }
+            }
+            Ok(resp)
+        }
         Outcome::Drop => Err(Dropped),
     }
+}
+
+/// Request header asking a supporter for its master's certificate thumbprint (§1.5).
+pub const THUMBPRINT_REQUEST: &str = "x-xenapi-request-host-certificate-thumbprint";
+/// Response header carrying it, on `HOST_IS_SLAVE` answers.
+pub const THUMBPRINT_RESPONSE: &str = "x-xenapi-response-host-certificate-thumbprint";
+
+/// The XAPI-style SHA-256 thumbprint of the master a `HOST_IS_SLAVE` names (with TLS).
+fn master_thumbprint(shared: &Shared, e: &XapiError) -> Option<String> {
+    let master = shared.lock().host_by_address(e.params.first()?)?;
+    shared.thumbprints.get(master)?.clone()
 }
 
 fn plain(status: StatusCode, body: String) -> Response<Full<Bytes>> {
@@ -176,9 +213,15 @@ async fn run(
             Err(e) => Outcome::Error(e),
         };
     }
-    match (method.handler)(call).await {
-        Ok(v) => Outcome::Value(v),
-        Err(e) => Outcome::Error(e),
+    // The body runs on its own task: a connection dropped mid-call (crash, client gone) must not
+    // cancel it half-way, or a migration's reservation or a pool operation would stay behind.
+    match tokio::spawn((method.handler)(call)).await {
+        Ok(Ok(v)) => Outcome::Value(v),
+        Ok(Err(e)) => Outcome::Error(e),
+        Err(join) => Outcome::Error(XapiError::new(
+            ErrorCode::INTERNAL_ERROR,
+            [join.to_string()],
+        )),
     }
 }
 

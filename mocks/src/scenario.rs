@@ -70,6 +70,18 @@ pub struct HostSpec {
     pub updates: Option<Vec<String>>,
     /// Whether `host.disable` takes `auto_enable` (default true).
     pub supports_auto_enable: Option<bool>,
+    /// Clustering enabled.
+    pub clustering: Option<bool>,
+    /// Mandatory update guidance pending.
+    pub pending_guidance: Option<bool>,
+    /// External auth type (`""` none, `"AD"`).
+    pub external_auth: Option<String>,
+    /// `openvswitch` (default) or `bridge`.
+    pub network_backend: Option<String>,
+    /// Database schema `major.minor`.
+    pub db_schema: Option<String>,
+    /// `apply_updates` in progress.
+    pub upgrading: Option<bool>,
     /// Start as a member of this (earlier, standalone) host's pool.
     pub member_of: Option<String>,
     /// `other_config`.
@@ -195,6 +207,12 @@ fn knobs(spec: &HostSpec) -> Result<HostKnobs, ScenarioError> {
         tls_verification: spec.tls_verification.unwrap_or(d.tls_verification),
         updates: spec.updates.clone().unwrap_or(d.updates),
         supports_auto_enable: spec.supports_auto_enable.unwrap_or(d.supports_auto_enable),
+        cluster_host: spec.clustering.unwrap_or(false).then(new_ref),
+        pending_guidance: spec.pending_guidance.unwrap_or(d.pending_guidance),
+        external_auth: spec.external_auth.clone().unwrap_or(d.external_auth),
+        network_backend: spec.network_backend.clone().unwrap_or(d.network_backend),
+        db_schema: spec.db_schema.clone().unwrap_or(d.db_schema),
+        upgrading: spec.upgrading.unwrap_or(d.upgrading),
     })
 }
 

@@ -33,6 +33,7 @@ pub async fn serve_host(
                 return;
             }
             first = None;
+            shared.set_bound(h, false);
             tokio::select! {
                 _ = net.changed() => {}
                 _ = shutdown.changed() => {}
@@ -52,6 +53,7 @@ pub async fn serve_host(
                 }
             },
         };
+        shared.set_bound(h, true);
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
@@ -75,6 +77,8 @@ pub async fn serve_host(
                 _ = shutdown.changed() => return,
             }
         }
+        drop(listener);
+        shared.set_bound(h, false);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The state every host endpoint, timer and the control API share: the database behind one
 //! lock, the per-host network switches and the change signal `event.from` waits on.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -29,6 +30,11 @@ pub struct Shared {
     pub nets: Vec<watch::Sender<NetState>>,
     /// The database generation, for `event.from` waiters.
     pub gen_tx: watch::Sender<u64>,
+    /// Per host, its certificate's XAPI-style SHA-256 thumbprint (with TLS).
+    pub thumbprints: Vec<Option<String>>,
+    /// Per host, whether its listener socket is actually bound right now (the listener task
+    /// follows the network switch a moment later).
+    pub bound: Vec<AtomicBool>,
 }
 
 /// A lock on the database. Dropping it publishes the changes: listeners open or close, stale
@@ -81,8 +87,8 @@ impl Drop for DbGuard<'_> {
 
 impl Shared {
     /// Wraps a seeded database.
-    pub fn new(db: Db, opts: FarmOptions) -> Shared {
-        let nets = db
+    pub fn new(db: Db, opts: FarmOptions, thumbprints: Vec<Option<String>>) -> Shared {
+        let nets: Vec<watch::Sender<NetState>> = db
             .hosts
             .iter()
             .map(|h| {
@@ -94,11 +100,14 @@ impl Shared {
             })
             .collect();
         let gen_tx = watch::channel(db.gen).0;
+        let bound: Vec<AtomicBool> = (0..nets.len()).map(|_| AtomicBool::new(true)).collect();
         Shared {
             db: Mutex::new(db),
             opts,
             nets,
             gen_tx,
+            thumbprints,
+            bound,
         }
     }
 
@@ -127,6 +136,25 @@ impl Shared {
         } else {
             tokio::time::sleep(d).await;
         }
+    }
+
+    /// Whether host `h`'s listener is bound now.
+    pub fn is_bound(&self, h: HostId) -> bool {
+        self.bound.get(h).is_some_and(|b| b.load(Ordering::SeqCst))
+    }
+
+    /// Records whether host `h`'s listener is bound.
+    pub fn set_bound(&self, h: HostId, bound: bool) {
+        if let Some(b) = self.bound.get(h) {
+            b.store(bound, Ordering::SeqCst);
+        }
+    }
+
+    /// The farm's state as `GET /state` shows it.
+    pub fn snapshot(&self) -> crate::snapshot::FarmState {
+        let db = self.lock();
+        let bound: Vec<bool> = (0..db.hosts.len()).map(|h| self.is_bound(h)).collect();
+        crate::snapshot::take(&db, &bound)
     }
 
     /// A receiver for host `h`'s network switch.

@@ -26,10 +26,15 @@ pub struct HostState {
     pub master_address: Option<String>,
     /// `host.enabled`.
     pub enabled: bool,
-    /// Listener accepting connections.
+    /// Answering: XAPI up, no `offline` fault, and the listener bound (connections succeed).
     pub online: bool,
+    /// The listener socket is bound (it trails `online` by a moment when the host goes down).
+    pub listening: bool,
     /// XAPI running (false while restarting / rebooting).
     pub xapi_up: bool,
+    /// How many times XAPI has stopped (restart, crash, reboot, offline): wait for it to grow
+    /// past its value before a call that triggers a restart, then for `online`.
+    pub restarts: u64,
     /// Held half-joined by a `freeze_join` fault.
     pub half_joined: bool,
     /// Disabled with `auto_enable=false`.
@@ -131,8 +136,8 @@ fn is_read(method: &str) -> bool {
         || name == "is_in_emergency_mode"
 }
 
-/// Takes the snapshot.
-pub fn take(db: &Db) -> FarmState {
+/// Takes the snapshot; `bound[h]` says whether host `h`'s listener socket is bound now.
+pub fn take(db: &Db, bound: &[bool]) -> FarmState {
     let pool_uuid = |p: &str| db.pools.get(p).map(|p| p.uuid.clone());
     let hosts = (0..db.hosts.len())
         .map(|h| {
@@ -146,8 +151,10 @@ pub fn take(db: &Db) -> FarmState {
                 is_master: db.slave_of(h).is_none(),
                 master_address: db.slave_of(h).map(|a| a.to_string()),
                 enabled: host.enabled,
-                online: db.online(h),
+                online: db.online(h) && bound.get(h).copied().unwrap_or(false),
+                listening: bound.get(h).copied().unwrap_or(false),
                 xapi_up: host.xapi_up,
+                restarts: host.epoch,
                 half_joined: host.frozen_by.is_some(),
                 disabled_persist: host.disabled_persist,
                 memory_total_mib: host.memory_total_mib,

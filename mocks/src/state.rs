@@ -118,6 +118,18 @@ pub struct HostKnobs {
     pub updates: Vec<String>,
     /// Whether `host.disable` takes the `auto_enable` parameter (xapi ≥ 25.31.0).
     pub supports_auto_enable: bool,
+    /// The `cluster_host` ref when clustering is enabled (→ `CLUSTERING_ENABLED [ref]`).
+    pub cluster_host: Option<String>,
+    /// Mandatory update guidance pending (→ `HOST_PENDING_MANDATORY_GUIDANCE_NOT_EMPTY`).
+    pub pending_guidance: bool,
+    /// External auth type (`""` = none, `"AD"`): differing → `POOL_JOINING_EXTERNAL_AUTH_MISMATCH`.
+    pub external_auth: String,
+    /// `software_version.network_backend`: differing → `OPERATION_NOT_ALLOWED ["Network backends differ"]`.
+    pub network_backend: String,
+    /// Database schema `major.minor`: differing → `POOL_JOINING_HOST_MUST_HAVE_SAME_DB_SCHEMA`.
+    pub db_schema: String,
+    /// `apply_updates` in progress (→ `NOT_SUPPORTED_DURING_UPGRADE`).
+    pub upgrading: bool,
 }
 
 impl Default for HostKnobs {
@@ -142,6 +154,12 @@ impl Default for HostKnobs {
             tls_verification: true,
             updates: Vec::new(),
             supports_auto_enable: true,
+            cluster_host: None,
+            pending_guidance: false,
+            external_auth: String::new(),
+            network_backend: "openvswitch".into(),
+            db_schema: "5.786".into(),
+            upgrading: false,
         }
     }
 }

@@ -14,6 +14,9 @@ pub struct HostTls {
     pub acceptor: TlsAcceptor,
     /// `sha256:<lower-case hex of the SHA-256 of the DER certificate>`.
     pub fingerprint: String,
+    /// The same digest as XAPI prints certificate fingerprints: upper-case hex octets joined
+    /// by `:` (what the `x-xenapi-response-host-certificate-thumbprint` header carries).
+    pub xapi_thumbprint: String,
     /// The certificate, PEM (usable as a CA file for that host).
     pub pem: String,
 }
@@ -29,6 +32,16 @@ impl std::fmt::Debug for HostTls {
 /// The fingerprint format the farm reports.
 pub fn fingerprint(der: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(der)))
+}
+
+/// XAPI's fingerprint format (`pp_hash`): `AB:CD:…`.
+pub fn xapi_thumbprint(der: &[u8]) -> String {
+    let digest = Sha256::digest(der);
+    digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Generates a self-signed certificate for `name` / `address` and a TLS acceptor for it.
@@ -49,6 +62,7 @@ pub fn host_tls(name: &str, address: Ipv4Addr) -> Result<HostTls, String> {
     Ok(HostTls {
         acceptor: TlsAcceptor::from(Arc::new(config)),
         fingerprint: fingerprint(&der),
+        xapi_thumbprint: xapi_thumbprint(&der),
         pem: certified.cert.pem(),
     })
 }

@@ -441,3 +441,47 @@ fn error_messages_quote_only_the_start_of_huge_values() {
     assert!(text.ends_with('…'));
     assert!(e.to_string().len() < 200);
 }
+
+#[test]
+fn typed_decode_rejects_what_the_target_denies() {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Strict {
+        a: i32,
+    }
+    let xml = "<value><struct><member><name>a</name><value><int>1</int></value></member>\
+               <member><name>b</name><value>x</value></member></struct></value>";
+    let e =
+        xenpool_xmlrpc::decode_value_as::<Strict>(xml.as_bytes(), &Limits::default()).unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::Serde(m) if m.contains("unknown field `b`")),
+        "{e}"
+    );
+    assert!(e.offset() > 0 && e.offset() < xml.len(), "{e}");
+
+    let three = b"<value><array><data><value><int>1</int></value><value><int>2</int></value>\
+                  <value><int>3</int></value></data></array></value>";
+    let e = xenpool_xmlrpc::decode_value_as::<(i32, i32)>(three, &Limits::default()).unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::Serde(m) if m.contains("more items")),
+        "{e}"
+    );
+    assert_eq!(
+        xenpool_xmlrpc::decode_value_as::<Vec<i64>>(three, &Limits::default()).unwrap(),
+        [1, 2, 3]
+    );
+    let e = xenpool_xmlrpc::decode_value_as::<bool>(b"<value>1</value>", &Limits::default())
+        .unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::Serde(m) if m.contains("expected a boolean")),
+        "{e}"
+    );
+    let e = xenpool_xmlrpc::decode_value_as::<u8>(b"<value>300</value>", &Limits::default())
+        .unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Serde(_)), "{e}");
+    let e = xenpool_xmlrpc::decode_value_as::<i64>(b"<value>12x</value>", &Limits::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::InvalidInt("12x".into()));
+    assert_eq!(e.offset(), 0, "located at the <value> tag");
+}

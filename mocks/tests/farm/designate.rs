@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use xenpool_mocks::{FarmOptions, Fault, FaultKind, Phase, Scenario, Timings};
 
-use crate::support::{farm_scenario, farm_with, s, wait_for, Reply, Session};
+use crate::support::{
+    farm_scenario, farm_with, restarts, s, wait_for, wait_restarted, Reply, Session,
+};
 
 const POOL: &str = "[[hosts]]\nname = \"xs1\"\n[[hosts]]\nname = \"xs2\"\nmember_of = \"xs1\"\n\
     [[hosts]]\nname = \"xs3\"\nmember_of = \"xs1\"\n";
@@ -17,16 +19,14 @@ async fn the_role_moves_sessions_die_and_the_old_master_redirects() {
     m.ok("pool.designate_new_master", vec![s(&xs1)]).await;
     m.ok("pool.get_all", vec![]).await;
     let xs2 = m.host_ref("xs2").await;
+    let before = restarts(&farm);
     m.ok("pool.designate_new_master", vec![s(&xs2)]).await;
     match m.call("pool.get_all", vec![]).await {
         Reply::Failure(e) => assert_eq!(e, ["HOST_IS_SLAVE", "127.0.0.3"]),
         Reply::Transport(_) => {} // the old master's XAPI is restarting
         Reply::Ok(v) => panic!("the old master still answers as master: {v:?}"),
     }
-    wait_for(&farm, "every host back", |st| {
-        st.hosts.iter().all(|h| h.online && h.enabled)
-    })
-    .await;
+    wait_restarted(&farm, &before, &["xs1", "xs2", "xs3"]).await;
     assert_eq!(
         Session::login(&farm.host_url("xs1")).await.err().unwrap(),
         ["HOST_IS_SLAVE", "127.0.0.3"]
@@ -86,7 +86,7 @@ fn slow(fuse_ms: u64, designate_ms: u64) -> FarmOptions {
 
 #[tokio::test]
 async fn a_concurrent_handover_is_designate_new_master_in_progress() {
-    let farm = farm_with(slow(100, 400)).await;
+    let farm = farm_with(slow(100, 1500)).await;
     let m = Session::on(&farm, "xs1").await;
     let xs2 = m.host_ref("xs2").await;
     let task = m

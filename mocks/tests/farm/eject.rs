@@ -110,3 +110,32 @@ async fn pool_ha_blocks_eject_and_designate() {
         ["HA_IS_ENABLED"]
     );
 }
+
+#[tokio::test]
+async fn a_host_applying_updates_cannot_be_ejected() {
+    let farm = farm_scenario(
+        "[[hosts]]\nname = \"xs1\"\n[[hosts]]\nname = \"xs2\"\nmember_of = \"xs1\"\nupgrading = true\n",
+    )
+    .await;
+    let m = Session::on(&farm, "xs1").await;
+    let xs2 = m.host_ref("xs2").await;
+    assert_eq!(
+        m.fails("pool.eject", vec![s(&xs2)]).await,
+        ["NOT_SUPPORTED_DURING_UPGRADE"],
+        "checked before the resident VMs"
+    );
+}
+
+#[tokio::test]
+async fn with_ha_on_unprotected_vms_block_evacuation() {
+    let farm = farm_scenario(
+        "[[hosts]]\nname = \"xs1\"\nha_enabled = true\n[[hosts]]\nname = \"xs2\"\nmember_of = \"xs1\"\nvms = []\n",
+    )
+    .await;
+    let m = Session::on(&farm, "xs1").await;
+    let xs1 = m.host_ref("xs1").await;
+    let vms = [m.vm_ref("xs1-vm1").await, m.vm_ref("xs1-vm2").await];
+    let e = m.fails("host.evacuate", vec![s(&xs1)]).await;
+    assert_eq!(e[0], "HOST_EVACUATE_VM_NOT_HA_PROTECTED");
+    assert!(e.len() == 2 && vms.contains(&e[1]), "{e:?}");
+}

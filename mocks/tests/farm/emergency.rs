@@ -2,7 +2,7 @@
 
 use xenpool_mocks::{Fault, FaultKind};
 
-use crate::support::{farm_scenario, s, wait_for, Reply, Session, Xapi};
+use crate::support::{farm_scenario, restarts, s, wait_for, wait_restarted, Reply, Session, Xapi};
 
 #[tokio::test]
 async fn members_of_a_dead_master_recover_through_the_emergency_calls() {
@@ -14,6 +14,10 @@ async fn members_of_a_dead_master_recover_through_the_emergency_calls() {
     let mut dead = Fault::new(FaultKind::Offline);
     dead.host = Some("xs1".into());
     let id = farm.inject(dead).unwrap();
+    wait_for(&farm, "xs1's listener closed", |st| {
+        !st.host("xs1").unwrap().listening
+    })
+    .await;
     assert!(tokio::net::TcpStream::connect(
         farm.host_url("xs1")
             .trim_start_matches("http://")
@@ -51,6 +55,7 @@ async fn members_of_a_dead_master_recover_through_the_emergency_calls() {
         ["HOST_STILL_BOOTING"],
         "non-emergency calls answer the stashed error"
     );
+    let before = restarts(&farm);
     let Reply::Ok(_) = xs2
         .call("pool.emergency_transition_to_master", vec![local])
         .await
@@ -58,7 +63,8 @@ async fn members_of_a_dead_master_recover_through_the_emergency_calls() {
         panic!()
     };
     wait_for(&farm, "xs2 master", |st| {
-        st.host("xs2").is_some_and(|h| h.is_master && h.online)
+        st.host("xs2")
+            .is_some_and(|h| h.is_master && h.online && h.restarts > before["xs2"])
     })
     .await;
     let m = Session::on(&farm, "xs2").await;
@@ -70,7 +76,12 @@ async fn members_of_a_dead_master_recover_through_the_emergency_calls() {
         "the dead xs1 is skipped silently"
     );
     wait_for(&farm, "xs3 follows xs2", |st| {
-        st.host("xs3").unwrap().master_address.as_deref() == Some("127.0.0.3")
+        st.host("xs3").is_some_and(|h| {
+            h.master_address.as_deref() == Some("127.0.0.3")
+                && h.restarts > before["xs3"]
+                && h.online
+                && h.enabled
+        })
     })
     .await;
     assert!(farm.clear_fault(&id));
@@ -85,13 +96,13 @@ async fn members_of_a_dead_master_recover_through_the_emergency_calls() {
         "{inv:?}"
     );
     let old = Session::on(&farm, "xs1").await;
+    let before = restarts(&farm);
     old.ok("pool.emergency_reset_master", vec![s("127.0.0.3")])
         .await;
-    wait_for(&farm, "xs1 follows xs2", |st| {
-        st.host("xs1").is_some_and(|h| {
-            h.online && h.enabled && h.master_address.as_deref() == Some("127.0.0.3")
-        })
-    })
-    .await;
+    wait_restarted(&farm, &before, &["xs1"]).await;
+    assert_eq!(
+        farm.state().host("xs1").unwrap().master_address.as_deref(),
+        Some("127.0.0.3")
+    );
     assert!(farm.invariants().ok, "{:?}", farm.invariants());
 }

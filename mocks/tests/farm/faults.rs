@@ -76,6 +76,10 @@ async fn offline_refuses_connections_until_cleared() {
     let id = farm
         .inject(fault(FaultKind::Offline, Some("xs2"), None, None))
         .unwrap();
+    wait_for(&farm, "xs2's listener closed", |st| {
+        !st.host("xs2").unwrap().listening
+    })
+    .await;
     assert!(
         tokio::net::TcpStream::connect(&addr).await.is_err(),
         "connection refused"
@@ -136,13 +140,15 @@ async fn a_frozen_join_leaves_the_host_half_joined_until_cleared() {
         .inject(fault(FaultKind::FreezeJoin, Some("xs2"), None, Some(1)))
         .unwrap();
     let xs2 = Session::on(&farm, "xs2").await;
+    let before = farm.state().host("xs2").unwrap().restarts;
     xs2.ok(
         "pool.join",
         vec![s(&farm.host_address("xs1")), s("root"), s("mock")],
     )
     .await;
     wait_for(&farm, "xs2 restarted", |st| {
-        st.host("xs2").is_some_and(|h| h.online && h.half_joined)
+        st.host("xs2")
+            .is_some_and(|h| h.online && h.half_joined && h.restarts > before)
     })
     .await;
     let x = Xapi::new(&farm.host_url("xs2"));
@@ -184,4 +190,62 @@ async fn invalid_faults_are_refused_with_the_reason() {
         .inject(fault(FaultKind::Drop, None, None, Some(0)))
         .unwrap_err()
         .contains("count"));
+}
+
+#[tokio::test]
+async fn a_crash_mid_migration_drops_the_call_but_leaves_no_half_state() {
+    let scenario = xenpool_mocks::Scenario::from_toml(
+        "[[hosts]]\nname = \"xs1\"\n[[hosts]]\nname = \"xs2\"\nmember_of = \"xs1\"\nvms = []\n",
+    )
+    .unwrap();
+    let farm = crate::support::farm_with(xenpool_mocks::FarmOptions {
+        scenario: Some(scenario),
+        time_scale: 1.0,
+        timings: xenpool_mocks::Timings {
+            migrate_per_gib: std::time::Duration::from_millis(600),
+            xapi_restart: std::time::Duration::from_millis(50),
+            member_sync: std::time::Duration::from_millis(50),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let m = Session::on(&farm, "xs1").await;
+    let (vm, xs2) = (m.vm_ref("xs1-vm1").await, m.host_ref("xs2").await);
+    let mover = Session::on(&farm, "xs1").await;
+    let migrating = tokio::spawn(async move {
+        mover
+            .call(
+                "VM.pool_migrate",
+                vec![s(&vm), s(&xs2), crate::support::no_options()],
+            )
+            .await
+    });
+    wait_for(&farm, "the transfer under way", |st| {
+        st.host("xs2").unwrap().memory_free_mib == 16384 - 1024 - 1024
+    })
+    .await;
+    farm.inject(fault(FaultKind::Crash, Some("xs1"), None, Some(1)))
+        .unwrap();
+    assert!(matches!(
+        m.call("host.get_all", vec![]).await,
+        Reply::Transport(_)
+    ));
+    assert!(
+        matches!(migrating.await.unwrap(), Reply::Transport(_)),
+        "the in-flight migrate call loses its connection"
+    );
+    wait_for(&farm, "the migration finished", |st| {
+        st.vm("xs1-vm1").unwrap().resident_on.as_deref() == Some("xs2")
+            && st.hosts.iter().all(|h| h.online)
+    })
+    .await;
+    let again = Session::on(&farm, "xs1").await;
+    let vm = again.vm_ref("xs1-vm1").await;
+    let ops = again.field("VM", &vm, "current_operations").await;
+    assert!(
+        ops.as_struct().unwrap().is_empty(),
+        "no operation left behind: {ops:?}"
+    );
+    assert!(farm.invariants().ok, "{:?}", farm.invariants());
 }

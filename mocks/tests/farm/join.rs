@@ -123,6 +123,47 @@ async fn homogeneity_checks_and_what_join_force_skips() {
 }
 
 #[tokio::test]
+async fn clustering_guidance_auth_backend_schema_and_upgrade_checks() {
+    let farm = pair("clustering = true\nha_enabled = false").await;
+    let e = join_error(&farm, "pool.join").await;
+    assert_eq!(e[0], "CLUSTERING_ENABLED");
+    assert!(e[1].starts_with("OpaqueRef:"), "{e:?}");
+    let farm = pair("pending_guidance = true").await;
+    let e = join_error(&farm, "pool.join_force").await;
+    assert_eq!(e[0], "HOST_PENDING_MANDATORY_GUIDANCE_NOT_EMPTY");
+    let farm = pair("external_auth = \"AD\"").await;
+    assert_eq!(
+        join_error(&farm, "pool.join_force").await,
+        ["POOL_JOINING_EXTERNAL_AUTH_MISMATCH"]
+    );
+    let farm = pair("network_backend = \"bridge\"").await;
+    assert_eq!(
+        join_error(&farm, "pool.join_force").await,
+        ["OPERATION_NOT_ALLOWED", "Network backends differ"]
+    );
+    let farm = pair("db_schema = \"5.700\"").await;
+    assert_eq!(
+        join_error(&farm, "pool.join_force").await,
+        [
+            "POOL_JOINING_HOST_MUST_HAVE_SAME_DB_SCHEMA",
+            "5.700",
+            "5.786"
+        ]
+    );
+    let farm = pair("upgrading = true\ndb_schema = \"5.700\"").await;
+    assert_eq!(
+        join_error(&farm, "pool.join_force").await[0],
+        "POOL_JOINING_HOST_MUST_HAVE_SAME_DB_SCHEMA",
+        "check 24 comes before 31"
+    );
+    let farm = pair("upgrading = true").await;
+    assert_eq!(
+        join_error(&farm, "pool.join_force").await,
+        ["NOT_SUPPORTED_DURING_UPGRADE"]
+    );
+}
+
+#[tokio::test]
 async fn licence_ha_and_booting_checks_come_first() {
     let farm = pair("pooling_licensed = false\nbooting = true").await;
     assert_eq!(
@@ -229,7 +270,7 @@ async fn a_connection_reset_by_the_master_is_joining_host_connection_failed() {
 #[tokio::test]
 async fn join_returns_then_the_joiner_restarts_and_turns_enabled_once_synced() {
     let timings = Timings {
-        fuse: Duration::from_millis(300),
+        fuse: Duration::from_millis(500),
         xapi_restart: Duration::from_millis(300),
         member_sync: Duration::from_millis(300),
         ..Timings::default()

@@ -142,7 +142,7 @@ async fn an_async_migration_reserves_memory_reports_progress_and_finishes() {
         scenario: Some(Scenario::from_toml(POOL).unwrap()),
         time_scale: 1.0,
         timings: Timings {
-            migrate_per_gib: Duration::from_millis(800),
+            migrate_per_gib: Duration::from_millis(2000),
             ..Timings::default()
         },
         ..FarmOptions::default()

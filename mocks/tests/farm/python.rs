@@ -68,3 +68,17 @@ async fn event_from() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_signed_https() {
+    let farm = crate::support::farm_with(xenpool_mocks::FarmOptions {
+        hosts: 1,
+        tls: true,
+        time_scale: 0.0,
+        ..Default::default()
+    })
+    .await;
+    tokio::task::spawn_blocking(move || run("tls.py", &farm))
+        .await
+        .unwrap();
+}

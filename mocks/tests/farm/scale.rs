@@ -73,3 +73,45 @@ async fn tls_hosts_serve_their_own_self_signed_certificate() {
     );
     assert_eq!(farm.ready_line()["fingerprints"]["xs2"], fp.as_str());
 }
+
+#[tokio::test]
+async fn a_member_tells_its_masters_thumbprint_when_asked() {
+    let scenario = xenpool_mocks::Scenario::from_toml(
+        "[[hosts]]\nname = \"xs1\"\n[[hosts]]\nname = \"xs2\"\nmember_of = \"xs1\"\n",
+    )
+    .unwrap();
+    let farm = farm_with(FarmOptions {
+        scenario: Some(scenario),
+        tls: true,
+        time_scale: 0.0,
+        ..Default::default()
+    })
+    .await;
+    let x = Xapi::new_tls(&farm.host_url("xs2"), &farm.certificate_pem("xs2").unwrap());
+    let login = xenpool_xmlrpc::encode_call("session.login_with_password", &[s("root"), s("mock")]);
+    let ask = [(
+        "x-xenapi-request-host-certificate-thumbprint",
+        "sha-256:master",
+    )];
+    let (_, headers, body) = x.post_with_headers("/", login.clone(), &ask).await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("HOST_IS_SLAVE"));
+    let tp = headers["x-xenapi-response-host-certificate-thumbprint"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(pem_to_der(&farm.certificate_pem("xs1").unwrap()));
+    let want: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+    assert_eq!(
+        tp,
+        want.join(":"),
+        "XAPI's form of the master's SHA-256 fingerprint"
+    );
+    let (_, headers, _) = x.post_with_headers("/", login, &[]).await.unwrap();
+    assert!(
+        headers
+            .get("x-xenapi-response-host-certificate-thumbprint")
+            .is_none(),
+        "only when asked"
+    );
+}

@@ -148,6 +148,18 @@ impl Xapi {
 
     /// POSTs a body to `path`; returns the status and body.
     pub async fn post(&self, path: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
+        self.post_with_headers(path, body, &[])
+            .await
+            .map(|(status, _, body)| (status, body))
+    }
+
+    /// POSTs with extra request headers; returns the status, response headers and body.
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, hyper::HeaderMap, Vec<u8>), String> {
         let mut guard = self.conn.lock().await;
         let reuse = guard.as_ref().is_some_and(|c| c.is_ready());
         if !reuse {
@@ -155,21 +167,24 @@ impl Xapi {
         }
         let send = guard.as_mut().expect("connected");
         send.ready().await.map_err(|e| e.to_string())?;
-        let req = hyper::Request::post(path)
+        let mut req = hyper::Request::post(path)
             .header("Host", &self.authority)
-            .header("Content-Type", "text/xml")
-            .body(Full::new(Bytes::from(body)))
-            .expect("request");
+            .header("Content-Type", "text/xml");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req.body(Full::new(Bytes::from(body))).expect("request");
         let result = async {
             let resp = send.send_request(req).await.map_err(|e| e.to_string())?;
             let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
             let body = resp
                 .into_body()
                 .collect()
                 .await
                 .map_err(|e| e.to_string())?
                 .to_bytes();
-            Ok((status, body.to_vec()))
+            Ok((status, headers, body.to_vec()))
         }
         .await;
         if result.is_err() {
@@ -374,6 +389,34 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Every host's `restarts` counter, by name.
+pub fn restarts(farm: &Farm) -> std::collections::BTreeMap<String, u64> {
+    farm.state()
+        .hosts
+        .iter()
+        .map(|h| (h.name.clone(), h.restarts))
+        .collect()
+}
+
+/// Waits until each of `hosts` restarted since `before` and every host is online and enabled.
+pub async fn wait_restarted(
+    farm: &Farm,
+    before: &std::collections::BTreeMap<String, u64>,
+    hosts: &[&str],
+) {
+    wait_for(
+        farm,
+        &format!("{hosts:?} restarted and every host back"),
+        |st| {
+            hosts
+                .iter()
+                .all(|n| st.host(n).is_some_and(|h| h.restarts > before[*n]))
+                && st.hosts.iter().all(|h| h.online && h.enabled)
+        },
+    )
+    .await;
 }
 
 /// Joins `joiner` to `master`'s pool and waits until the master lists it enabled.

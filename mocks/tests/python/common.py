@@ -1,6 +1,8 @@
 """Shared helpers for the conformance scripts: the farm description comes as JSON in argv[1]."""
 import json
 import sys
+import time
+import urllib.request
 
 import XenAPI
 
@@ -31,3 +33,26 @@ def check(name, cond, detail=""):
     if not cond:
         raise AssertionError(f"{name}: {detail}")
     print(f"ok {name}", flush=True)
+
+
+def state(f):
+    """The farm's control-API state."""
+    with urllib.request.urlopen(f["control"] + "/state", timeout=5) as r:
+        return json.load(r)
+
+
+def restarts(f):
+    return {h["name"]: h["restarts"] for h in state(f)["hosts"]}
+
+
+def wait_restarted(f, before, names, timeout=10.0):
+    """Waits until each host in `names` restarted since `before` and every host is back."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        hosts = {h["name"]: h for h in state(f)["hosts"]}
+        if all(hosts[n]["restarts"] > before[n] for n in names) and all(
+            h["online"] and h["enabled"] for h in hosts.values()
+        ):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {names} to restart")
