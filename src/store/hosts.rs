@@ -73,6 +73,7 @@ impl Store {
     }
 
     /// Registers a host by an admin; refuses a name already registered.
+    #[tracing::instrument(skip_all, fields(host = %name, actor = %actor))]
     pub async fn register_host(
         &self,
         actor: &str,
@@ -91,6 +92,7 @@ impl Store {
 
     /// An agent's registration: creates the host or refreshes its XAPI facts; counts as a
     /// heartbeat.
+    #[tracing::instrument(skip_all, fields(host = %name, actor = %actor))]
     pub async fn agent_register(
         &self,
         actor: &str,
@@ -156,6 +158,7 @@ impl Store {
     }
 
     /// Changes a host's service switch, reason, forced_down or XAPI URL.
+    #[tracing::instrument(skip_all, fields(host = %name, actor = %actor))]
     pub async fn update_host(&self, actor: &str, name: &str, patch: &HostPatch) -> Result<Host> {
         let mut w = self.write(actor).await?;
         let before = load_one(w.conn(), name).await?;
