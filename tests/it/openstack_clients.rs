@@ -31,6 +31,23 @@ struct Out {
     stderr: String,
 }
 
+/// Runs every command line of one client in one Python process (a client's start-up costs
+/// seconds; its `main` can be called again), returning each command's exit status and output.
+const DRIVER: &str = r#"
+import contextlib, importlib, io, json, sys
+main = importlib.import_module(sys.argv[1]).main
+results = []
+for argv in json.loads(sys.argv[2]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(argv) or 0
+        except SystemExit as e:
+            rc = e.code if isinstance(e.code, int) else 1
+    results.append({"rc": rc, "out": out.getvalue(), "err": err.getvalue()})
+print(json.dumps(results))
+"#;
+
 async fn run_py(code: &str, args: &[&str], url: &str, env: &[(&str, &str)]) -> Out {
     let mut cmd = Command::new(python());
     cmd.arg("-c")
@@ -58,54 +75,47 @@ async fn run_py(code: &str, args: &[&str], url: &str, env: &[(&str, &str)]) -> O
     }
 }
 
-async fn openstack(srv: &TestServer, args: &[&str]) -> Out {
+/// Runs `commands` through the client `module` (`openstackclient.shell` or
+/// `novaclient.shell`), each with the `admin_token` plugin and the server's endpoint.
+async fn client(
+    srv: &TestServer,
+    module: &str,
+    commands: &[&[&str]],
+    env: &[(&str, &str)],
+) -> Vec<Out> {
     let endpoint = format!("{}/v2.1", srv.handle.url());
-    let mut all = vec![
-        "--os-auth-type",
-        "admin_token",
-        "--os-endpoint",
-        &endpoint,
-        "--os-token",
-        ADMIN,
-    ];
-    all.extend_from_slice(args);
-    let out = run_py(
-        "import sys; from openstackclient.shell import main; sys.exit(main(sys.argv[1:]))",
-        &all,
-        srv.handle.url(),
-        &[],
-    )
-    .await;
+    let argvs: Vec<Vec<&str>> = commands
+        .iter()
+        .map(|c| {
+            let mut v = vec![
+                "--os-auth-type",
+                "admin_token",
+                "--os-endpoint",
+                &endpoint,
+                "--os-token",
+                ADMIN,
+            ];
+            v.extend_from_slice(c);
+            v
+        })
+        .collect();
+    let list = serde_json::to_string(&argvs).unwrap();
+    let out = run_py(DRIVER, &[module, &list], srv.handle.url(), env).await;
     assert!(
         out.ok,
-        "openstack {args:?} failed:\n{}\n{}",
+        "{module} driver failed:\n{}\n{}",
         out.stdout, out.stderr
     );
-    out
-}
-
-async fn nova(srv: &TestServer, args: &[&str]) -> Out {
-    let endpoint = format!("{}/v2.1", srv.handle.url());
-    let mut all = vec![
-        "--os-auth-type",
-        "admin_token",
-        "--os-endpoint",
-        &endpoint,
-        "--os-token",
-        ADMIN,
-    ];
-    all.extend_from_slice(args);
-    run_py(
-        "import sys; from novaclient.shell import main; sys.exit(main(sys.argv[1:]))",
-        &all,
-        srv.handle.url(),
-        // novaclient checks these for presence only; keep them on loopback anyway.
-        &[
-            ("OS_AUTH_URL", "http://127.0.0.1:9/unused"),
-            ("OS_PROJECT_ID", "admin"),
-        ],
-    )
-    .await
+    let results: Vec<Value> = serde_json::from_str(out.stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("driver output ({e}): {}\n{}", out.stdout, out.stderr));
+    results
+        .iter()
+        .map(|r| Out {
+            ok: r["rc"] == 0,
+            stdout: r["out"].as_str().unwrap_or_default().to_string(),
+            stderr: r["err"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect()
 }
 
 fn json(out: &Out) -> Value {
@@ -113,49 +123,55 @@ fn json(out: &Out) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", out.stdout, out.stderr))
 }
 
+fn ok<'a>(outs: &'a [Out], commands: &[&[&str]]) -> &'a [Out] {
+    for (o, c) in outs.iter().zip(commands) {
+        assert!(o.ok, "{c:?} failed:\n{}\n{}", o.stdout, o.stderr);
+    }
+    outs
+}
+
 both!(openstack_cli_aggregate_workflow, |db| async move {
     let srv = TestServer::start(db).await;
     srv.register_hosts(&["compute", "compute2"]).await;
-    let created = json(
-        &openstack(
-            &srv,
-            &[
-                "aggregate",
-                "create",
-                "pool1",
-                "--zone",
-                "az1",
-                "--property",
-                "hypervisor_pool=true",
-                "-f",
-                "json",
-            ],
-        )
-        .await,
-    );
-    assert_eq!(created["name"], "pool1");
-    assert_eq!(created["availability_zone"], "az1");
-    let added = json(
-        &openstack(
-            &srv,
-            &["aggregate", "add", "host", "pool1", "compute", "-f", "json"],
-        )
-        .await,
-    );
-    assert!(added["hosts"].to_string().contains("compute"), "{added}");
-    openstack(
-        &srv,
+    let commands: [&[&str]; 10] = [
+        &[
+            "aggregate",
+            "create",
+            "pool1",
+            "--zone",
+            "az1",
+            "--property",
+            "hypervisor_pool=true",
+            "-f",
+            "json",
+        ],
+        &["aggregate", "add", "host", "pool1", "compute", "-f", "json"],
         &["aggregate", "set", "pool1", "--property", "foo=bar"],
-    )
-    .await;
-    let shown = json(&openstack(&srv, &["aggregate", "show", "pool1", "-f", "json"]).await);
-    let props = shown["properties"].to_string();
+        &["aggregate", "show", "pool1", "-f", "json"],
+        &["aggregate", "unset", "pool1", "--property", "foo"],
+        &["aggregate", "list", "--long", "-f", "json"],
+        &["availability", "zone", "list", "--compute", "-f", "json"],
+        &["compute", "service", "list", "-f", "json"],
+        &["aggregate", "remove", "host", "pool1", "compute"],
+        &["aggregate", "delete", "pool1"],
+    ];
+    let outs = client(&srv, "openstackclient.shell", &commands, &[]).await;
+    let o = ok(&outs, &commands);
+    let created = json(&o[0]);
+    assert_eq!(
+        (
+            created["name"].as_str(),
+            created["availability_zone"].as_str()
+        ),
+        (Some("pool1"), Some("az1"))
+    );
+    assert!(json(&o[1])["hosts"].to_string().contains("compute"));
+    let props = json(&o[3])["properties"].to_string();
     assert!(
         props.contains("foo") && props.contains("hypervisor_pool"),
-        "{shown}"
+        "{props}"
     );
-    openstack(&srv, &["aggregate", "unset", "pool1", "--property", "foo"]).await;
-    let list = json(&openstack(&srv, &["aggregate", "list", "--long", "-f", "json"]).await);
+    let list = json(&o[5]);
     let row = list
         .as_array()
         .unwrap()
@@ -163,22 +179,16 @@ both!(openstack_cli_aggregate_workflow, |db| async move {
         .find(|r| r["Name"] == "pool1")
         .cloned()
         .unwrap();
-    assert!(!row.to_string().contains("foo"), "{row}");
-    let zones = json(
-        &openstack(
-            &srv,
-            &["availability", "zone", "list", "--compute", "-f", "json"],
-        )
-        .await,
-    );
+    assert!(!row.to_string().contains("foo"), "unset took effect: {row}");
+    let zones = json(&o[6]);
     let names: Vec<&str> = zones
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|z| z["Zone Name"].as_str())
         .collect();
-    assert!(names.contains(&"az1") && names.contains(&"nova"), "{zones}");
-    let services = json(&openstack(&srv, &["compute", "service", "list", "-f", "json"]).await);
+    assert_eq!(names, ["az1", "nova"]);
+    let services = json(&o[7]);
     let hosts: Vec<&str> = services
         .as_array()
         .unwrap()
@@ -187,8 +197,6 @@ both!(openstack_cli_aggregate_workflow, |db| async move {
         .filter_map(|s| s["Host"].as_str())
         .collect();
     assert_eq!(hosts, ["compute", "compute2"]);
-    openstack(&srv, &["aggregate", "remove", "host", "pool1", "compute"]).await;
-    openstack(&srv, &["aggregate", "delete", "pool1"]).await;
     let after = srv
         .nova("GET", "/os-aggregates", ADMIN, None, None)
         .await
@@ -200,7 +208,7 @@ both!(openstack_cli_aggregate_workflow, |db| async move {
 both!(novaclient_aggregate_workflow, |db| async move {
     let srv = TestServer::start(db).await;
     srv.register_hosts(&["compute"]).await;
-    let steps: [(&[&str], &str); 7] = [
+    let steps: [(&[&str], &str); 8] = [
         (&["aggregate-create", "agg1", "az1"], "agg1"),
         (
             &["aggregate-add-host", "agg1", "compute"],
@@ -226,17 +234,25 @@ both!(novaclient_aggregate_workflow, |db| async move {
             &["aggregate-delete", "agg2"],
             "has been successfully deleted",
         ),
+        (&["aggregate-delete", "nosuch"], ""),
     ];
-    for (args, want) in steps {
-        let out = nova(&srv, args).await;
+    let commands: Vec<&[&str]> = steps.iter().map(|(c, _)| *c).collect();
+    // novaclient checks these for presence only; keep them on loopback anyway.
+    let env = [
+        ("OS_AUTH_URL", "http://127.0.0.1:9/unused"),
+        ("OS_PROJECT_ID", "admin"),
+    ];
+    let outs = client(&srv, "novaclient.shell", &commands, &env).await;
+    ok(&outs[..7], &commands[..7]);
+    for ((args, want), out) in steps.iter().zip(&outs).take(7) {
         assert!(
-            out.ok && out.stdout.contains(want),
+            out.stdout.contains(want),
             "nova {args:?}: want {want:?}\n{}\n{}",
             out.stdout,
             out.stderr
         );
     }
-    let refused = nova(&srv, &["aggregate-delete", "nosuch"]).await;
+    let refused = &outs[7];
     assert!(!refused.ok);
     assert!(
         refused
