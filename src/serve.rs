@@ -18,7 +18,7 @@ use crate::store::{redact_url, Store, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The database.
-    #[error("database")]
+    #[error("cannot open the database")]
     Store(#[from] StoreError),
     /// The tokens file.
     #[error(transparent)]

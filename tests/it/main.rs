@@ -8,4 +8,5 @@ mod compat_vectors;
 mod concurrency;
 mod native_api;
 mod openstack_clients;
+mod serve_processes;
 mod watch_feed;
