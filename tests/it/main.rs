@@ -7,6 +7,5 @@ mod compat_surface;
 mod compat_vectors;
 mod concurrency;
 mod native_api;
-mod openstack_clients;
 mod serve_processes;
 mod watch_feed;
