@@ -33,7 +33,7 @@ use tokio::sync::{watch, Mutex, MutexGuard};
 
 pub use aggregates::ZoneRules;
 pub use error::StoreError;
-pub use hosts::{HostPatch, ServiceRef};
+pub use hosts::HostPatch;
 pub use model::*;
 pub use report::POOL_KEY;
 pub use time::{now_micros, Micros};
