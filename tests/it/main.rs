@@ -8,6 +8,7 @@ mod compat_vectors;
 mod concurrency;
 mod e2e_pools;
 mod native_api;
+mod serve_processes;
 mod watch_feed;
 mod xapi_cli;
 mod xenapi_session;
