@@ -287,6 +287,16 @@ static METHODS: &[Method] = &[
         false,
         objects::get_record
     ),
+    m!("SR.get_all", 0, 0, Session, false, objects::get_all),
+    m!(
+        "SR.get_all_records",
+        0,
+        0,
+        Session,
+        false,
+        objects::get_all_records
+    ),
+    m!("SR.get_record", 1, 0, Session, false, objects::get_record),
     m!("VM.get_all", 0, 0, Session, false, objects::get_all),
     m!(
         "VM.get_all_records",

@@ -47,6 +47,12 @@ pub fn refs(db: &Db, class: &str, pool: &str) -> Vec<String> {
             .filter(|(_, t)| t.pool == pool)
             .map(|(r, _)| r.clone())
             .collect(),
+        "SR" => db
+            .srs
+            .iter()
+            .filter(|(_, sr)| db.members(pool).contains(&sr.host))
+            .map(|(r, _)| r.clone())
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -75,6 +81,11 @@ pub fn record(db: &Db, class: &str, pool: &str, reference: &str) -> Option<Value
             .get(reference)
             .filter(|t| t.pool == pool)
             .map(|_| records::task(db, reference)),
+        "SR" => db
+            .srs
+            .get(reference)
+            .filter(|sr| db.members(pool).contains(&sr.host))
+            .map(|_| records::sr(db, reference)),
         _ => None,
     }
 }
@@ -102,6 +113,7 @@ pub fn is_field_getter(shared: &Shared, name: &str) -> bool {
         "pool" => db.pools.keys().next().map(|p| records::pool(&db, p)),
         "VM" => db.vms.keys().next().map(|v| records::vm(&db, v)),
         "task" => Some(records::sample_task()),
+        "SR" => db.srs.keys().next().map(|r| records::sr(&db, r)),
         _ => None,
     };
     sample.is_some_and(|rec| field(&rec, field_name).is_some())

@@ -68,6 +68,23 @@ fn record(fields: Vec<(&str, Value)>) -> Value {
     Value::Struct(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
+/// `SR.get_record`: a host's local SR, named as XAPI names it.
+pub fn sr(db: &Db, sr_ref: &str) -> Value {
+    let host = db.srs[sr_ref].host;
+    let uuid = sr_ref.strip_prefix("OpaqueRef:").unwrap_or(sr_ref);
+    record(vec![
+        ("uuid", s(uuid)),
+        ("name_label", s("Local storage")),
+        (
+            "name_description",
+            s(&format!("Local storage on {}", db.hosts[host].name)),
+        ),
+        ("shared", Value::Bool(false)),
+        ("type", s("ext")),
+        ("content_type", s("user")),
+    ])
+}
+
 /// `host.get_record`.
 pub fn host(db: &Db, h: HostId) -> Value {
     let host = &db.hosts[h];

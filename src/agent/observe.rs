@@ -59,6 +59,26 @@ pub struct Observation {
 pub struct RefNames(BTreeMap<String, String>);
 
 impl RefNames {
+    /// Adds the names of the pool's storage repositories (`SR.get_all_records`), for errors
+    /// such as `VM_REQUIRES_SR` that name an SR. A pool whose SRs cannot be read keeps refs.
+    pub async fn with_storage(mut self, session: &Session) -> RefNames {
+        #[derive(serde::Deserialize)]
+        struct SrName {
+            #[serde(default)]
+            name_label: String,
+        }
+        if let Ok(srs) = session
+            .call_as::<BTreeMap<Ref, SrName>>("SR.get_all_records", vec![])
+            .await
+        {
+            self.0.extend(
+                srs.into_iter()
+                    .map(|(r, sr)| (r.to_string(), sr.name_label)),
+            );
+        }
+        self
+    }
+
     /// The name of the host or VM that ref `value` names, or `value` itself.
     pub fn name(&self, value: &str) -> String {
         self.0

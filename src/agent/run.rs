@@ -83,6 +83,8 @@ pub struct Agent {
     op_vms: Vec<VmOutcome>,
     /// This pass's pool error: `None` if there is none, `Some(true)` if another host reported it.
     foreign_error: Option<bool>,
+    /// This pass's `operational_state` of the host's pool aggregate.
+    pool_state: Option<String>,
 }
 
 impl Agent {
@@ -128,6 +130,7 @@ impl Agent {
             last_reports: BTreeMap::new(),
             op_vms: Vec::new(),
             foreign_error: None,
+            pool_state: None,
             config,
         })
     }
@@ -253,6 +256,10 @@ impl Agent {
         self.answer_plan_requests(&session, &desired, &obs).await?;
 
         let intent = intent_of(&desired);
+        self.pool_state = desired
+            .pools
+            .first()
+            .and_then(|p| p.aggregate.metadata.get("operational_state").cloned());
         self.foreign_error = desired
             .pools
             .first()
@@ -453,6 +460,14 @@ impl Agent {
                 Ok(Next::After(Duration::from_millis(500)))
             }
             Step::Disable => {
+                // Refuse before any side effect if the VMs could not all leave afterwards.
+                let plan = self.plan(session, desired, obs).await?;
+                if !plan.is_complete() {
+                    return Err(StepFailure::Problem(unplaceable_problem(
+                        &self.config.host,
+                        &plan,
+                    )));
+                }
                 let record = &obs.my_host().record;
                 if !record.enabled {
                     // disable(auto_enable=false) persists only when called on an enabled host.
@@ -598,20 +613,23 @@ impl Agent {
         desired: &Desired,
         obs: &Observation,
     ) -> Result<planner::EvacuationPlan, StepFailure> {
-        let names = obs.ref_names();
         let me = &obs.my_host().reference;
         let raw = session
             .host_get_vms_which_prevent_evacuation(me)
             .await
             .map_err(|e| {
                 StepFailure::xapi(
-                    &names,
+                    &obs.ref_names(),
                     e,
                     &Step::Evacuate {
                         for_departure: None,
                     },
                 )
             })?;
+        let names = match raw.is_empty() {
+            true => obs.ref_names(),
+            false => obs.ref_names().with_storage(session).await,
+        };
         let blockers: BTreeMap<String, Blocker> = raw
             .into_iter()
             .filter_map(|(vm, reason)| {
@@ -701,7 +719,11 @@ impl Agent {
                 .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
                 .unwrap_or_default()
         );
-        if self.last_reports.get(&key) == Some(&body) {
+        // Skip a report identical to the last one, unless the pool state it set has since been
+        // overwritten by another host's report.
+        let state_holds =
+            report.operational_state.is_none() || report.operational_state == self.pool_state;
+        if self.last_reports.get(&key) == Some(&body) && state_holds {
             return Ok(());
         }
         self.control.report(&report).await?;

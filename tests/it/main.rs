@@ -6,6 +6,7 @@ mod auth_roles;
 mod compat_surface;
 mod compat_vectors;
 mod concurrency;
+mod e2e_maintenance;
 mod e2e_pools;
 mod native_api;
 mod serve_processes;
