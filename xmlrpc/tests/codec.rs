@@ -485,3 +485,19 @@ fn typed_decode_rejects_what_the_target_denies() {
     assert_eq!(e.kind(), &ErrorKind::InvalidInt("12x".into()));
     assert_eq!(e.offset(), 0, "located at the <value> tag");
 }
+
+#[test]
+fn utf8_bom_before_the_prolog_is_accepted() {
+    let mut doc = b"\xEF\xBB\xBF".to_vec();
+    doc.extend_from_slice(b"<?xml version=\"1.0\"?><value>x</value>");
+    assert_eq!(
+        decode_value(&doc, &Limits::default()).unwrap(),
+        Value::from("x")
+    );
+    let e = decode_value(
+        b"\xEF\xBB\xBF<value><int>z</int></value>",
+        &Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.offset(), 10, "offsets count the BOM");
+}

@@ -78,6 +78,7 @@ fn corpus_is_committed_and_varied() {
         let good = [
             "xapi_",
             "python_",
+            "utf8_bom",
             "every_type",
             "whitespace",
             "comments",

@@ -82,7 +82,14 @@ elif mode == "server":
 /// The interpreter per COMMON.md, or a failure that says how to get one.
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("XENPOOL_TEST_PYTHON") {
-        return PathBuf::from(p);
+        let p = PathBuf::from(p);
+        assert!(
+            p.exists(),
+            "XENPOOL_TEST_PYTHON={} does not exist: point it at a Python 3 interpreter, or unset \
+             it and run scripts/setup-venv",
+            p.display()
+        );
+        return p;
     }
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
     assert!(

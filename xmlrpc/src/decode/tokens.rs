@@ -128,6 +128,9 @@ pub(crate) fn is_xml_whitespace(s: &str) -> bool {
 /// The token stream of one input document.
 pub(crate) struct Tokens<'a> {
     reader: Reader<&'a [u8]>,
+    /// Bytes before the reader's position 0: quick-xml skips a UTF-8 byte order mark without
+    /// counting it, offsets here count every input byte.
+    base: usize,
     /// An event read ahead while merging text, with its start offset.
     pending: Option<(Event<'a>, usize)>,
     max_string_bytes: usize,
@@ -144,6 +147,11 @@ impl<'a> Tokens<'a> {
         config.check_end_names = false;
         config.expand_empty_elements = false;
         Tokens {
+            base: if input.starts_with(b"\xEF\xBB\xBF") {
+                3
+            } else {
+                0
+            },
             reader,
             pending: None,
             max_string_bytes,
@@ -155,13 +163,13 @@ impl<'a> Tokens<'a> {
         if let Some(p) = self.pending.take() {
             return Ok(p);
         }
-        let start = self.reader.buffer_position() as usize;
+        let start = self.base + self.reader.buffer_position() as usize;
         match self.reader.read_event() {
             Ok(e) => Ok((e, start)),
             // quick-xml reports some errors (UTF-8) at an offset before the event.
             Err(e) => Err(Error::new(
                 ErrorKind::Syntax(e.to_string()),
-                (self.reader.error_position() as usize).max(start),
+                (self.base + self.reader.error_position() as usize).max(start),
             )),
         }
     }
