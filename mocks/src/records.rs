@@ -77,7 +77,7 @@ pub fn sr(db: &Db, sr_ref: &str) -> Value {
         ("name_label", s("Local storage")),
         (
             "name_description",
-            s(&format!("Local storage on {}", db.hosts[host].name)),
+            s(format!("Local storage on {}", db.hosts[host].name)),
         ),
         ("shared", Value::Bool(false)),
         ("type", s("ext")),
