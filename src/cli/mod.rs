@@ -2,13 +2,20 @@
 //! implements it. Exit codes: 0 success, 1 the remote side refused, 2 usage, 3 unreachable or
 //! failed (subcommands document their own where they differ).
 
+mod client;
+mod completions;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 /// Top-level command line.
 #[derive(Debug, Parser)]
-#[command(name = "xenpool", version, about = "Keeps XenServer pools in line with host aggregates")]
+#[command(
+    name = "xenpool",
+    version,
+    about = "Keeps XenServer pools in line with host aggregates"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,6 +26,13 @@ pub struct Cli {
 enum Command {
     /// Print the version and exit.
     Version,
+    #[command(flatten)]
+    Client(Box<client::ClientCommand>),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Parses the process arguments, runs the chosen subcommand and maps the outcome to an exit code.
@@ -29,5 +43,7 @@ pub fn main() -> ExitCode {
             println!("xenpool {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Client(cmd) => client::run(*cmd),
+        Command::Completions { shell } => completions::run(shell),
     }
 }
