@@ -197,12 +197,12 @@ impl OutputArgs {
         }
     }
 
-    /// Renders a plain confirmation message: the message for table/value; nothing else for
-    /// json/yaml, which print the affected object instead when there is one.
+    /// Renders a message for people: printed in table format only, so that json, yaml and
+    /// value output stay pure data.
     pub fn message(&self, text: &str) -> String {
         match self.format {
-            Format::Table | Format::Value => format!("{text}\n"),
-            Format::Json | Format::Yaml => String::new(),
+            Format::Table => format!("{text}\n"),
+            Format::Json | Format::Yaml | Format::Value => String::new(),
         }
     }
 
