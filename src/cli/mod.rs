@@ -26,6 +26,11 @@ pub struct Cli {
 enum Command {
     /// Print the version and exit.
     Version,
+    /// Run the control plane (Nova-compatible API + native /v1 API).
+    Serve(crate::serve_cli::ServeArgs),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(crate::auth_cli::TokenCommand),
     #[command(flatten)]
     Client(Box<client::ClientCommand>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -43,6 +48,8 @@ pub fn main() -> ExitCode {
             println!("xenpool {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Serve(args) => crate::serve_cli::main(args),
+        Command::Token(cmd) => crate::auth_cli::main(cmd),
         Command::Client(cmd) => client::run(*cmd),
         Command::Completions { shell } => completions::run(shell),
     }

@@ -1,0 +1,160 @@
+//! The agent's side: its desired state in one snapshot, and its status reports.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::aggregates::{load as load_aggregates, load_one as load_aggregate, resolve};
+use super::hosts::{load as load_hosts, load_one as load_host};
+use super::operations::open_for_host;
+use super::{AggRef, Desired, NewEvent, PoolView, Report, Result, Store, StoreError};
+
+/// Metadata keys (besides member host names) an agent may report.
+const STATUS_KEYS: [&str; 2] = ["operational_state", "master_compute"];
+/// The metadata key that makes an aggregate a XenServer pool.
+pub const POOL_KEY: &str = "hypervisor_pool";
+
+impl Store {
+    /// Everything `host`'s agent needs for one reconcile pass, read in one snapshot.
+    pub async fn desired(&self, host: &str) -> Result<Desired> {
+        let mut tx = self.read().await?;
+        let revision: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let me = load_host(&mut tx, host).await?;
+        let aggregates: Vec<_> = load_aggregates(&mut tx, None)
+            .await?
+            .into_iter()
+            .filter(|a| a.hosts.iter().any(|h| h == host))
+            .collect();
+        let all_hosts = load_hosts(&mut tx, None).await?;
+        let pools = aggregates
+            .iter()
+            .filter(|a| a.metadata.contains_key(POOL_KEY))
+            .map(|a| PoolView {
+                aggregate: a.clone(),
+                members: a
+                    .hosts
+                    .iter()
+                    .filter_map(|m| all_hosts.iter().find(|h| &h.name == m).cloned())
+                    .collect(),
+            })
+            .collect();
+        let operations = open_for_host(&mut tx, host).await?;
+        tx.commit().await?;
+        Ok(Desired {
+            revision,
+            host: me,
+            aggregates,
+            pools,
+            operations,
+        })
+    }
+
+    /// Records `host`'s report about aggregate `r`: pool state, status metadata, its own state
+    /// and step, and the last error.
+    pub async fn report(&self, actor: &str, host: &str, r: &AggRef, report: &Report) -> Result<()> {
+        if let Some(s) = &report.operational_state {
+            if !super::OPERATIONAL_STATES.contains(&s.as_str()) {
+                return Err(StoreError::invalid(
+                    "operational_state",
+                    format!(
+                        "{s:?} is not a pool state; use created, changing, active, error or dismissed"
+                    ),
+                ));
+            }
+        }
+        let mut w = self.write(actor).await?;
+        let id = resolve(w.conn(), r).await?;
+        let agg = load_aggregate(w.conn(), id).await?;
+        if !agg.hosts.iter().any(|h| h == host) {
+            return Err(StoreError::HostNotInAggregate {
+                aggregate_id: id,
+                host: host.to_string(),
+            });
+        }
+        let registered: Vec<String> = sqlx::query_scalar("SELECT name FROM hosts")
+            .fetch_all(w.conn())
+            .await?;
+        let mut changes: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for (k, v) in &report.metadata {
+            let member = agg.hosts.contains(k);
+            let allowed = STATUS_KEYS.contains(&k.as_str())
+                || member
+                || (v.is_none() && registered.contains(k));
+            if !allowed {
+                return Err(StoreError::invalid(
+                    &format!("metadata.{k}"),
+                    format!(
+                        "an agent may only report operational_state, master_compute and member host \
+                         keys of aggregate {}; {k:?} is none of them",
+                        agg.name
+                    ),
+                ));
+            }
+            changes.insert(k.clone(), v.clone());
+        }
+        if let Some(s) = &report.operational_state {
+            changes.insert("operational_state".to_string(), Some(s.clone()));
+        }
+        let now = w.now;
+        if !changes.is_empty() {
+            super::aggregates::apply_metadata(&mut w, id, &changes, super::ZoneRules::Native)
+                .await?;
+        }
+        let error = report
+            .error
+            .as_ref()
+            .map(|e| e.as_ref().map(|v| v.to_string()));
+        sqlx::query(
+            "INSERT INTO pool_status (aggregate_id, operational_state, error, updated_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (aggregate_id) DO UPDATE SET \
+             operational_state = COALESCE(excluded.operational_state, pool_status.operational_state), \
+             error = CASE WHEN $5 = 1 THEN excluded.error ELSE pool_status.error END, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(id)
+        .bind(report.operational_state.as_deref())
+        .bind(error.clone().flatten())
+        .bind(now)
+        .bind(i64::from(error.is_some()))
+        .execute(w.conn())
+        .await?;
+        if let Some((state, step)) = &report.host_state {
+            sqlx::query(
+                "INSERT INTO pool_host_status (aggregate_id, host, state, step, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (aggregate_id, host) DO UPDATE SET \
+                 state = excluded.state, step = excluded.step, updated_at = excluded.updated_at",
+            )
+            .bind(id)
+            .bind(host)
+            .bind(state.as_deref())
+            .bind(step.as_deref())
+            .bind(now)
+            .execute(w.conn())
+            .await?;
+        }
+        w.event(NewEvent {
+            kind: "agent.report",
+            aggregate: Some(&agg.name),
+            host: Some(host),
+            message: format!(
+                "host {host} reported on aggregate {}{}",
+                agg.name,
+                report
+                    .operational_state
+                    .as_deref()
+                    .map(|s| format!(": {s}"))
+                    .unwrap_or_default()
+            ),
+            details: json!({
+                "operational_state": report.operational_state,
+                "metadata": report.metadata,
+                "host_state": report.host_state.as_ref().map(|(s, st)| json!({"state": s, "step": st})),
+                "error": report.error,
+            }),
+        })
+        .await?;
+        w.commit().await
+    }
+}

@@ -1,0 +1,176 @@
+//! The rules under concurrency, on each backend and across two replicas sharing PostgreSQL:
+//! no lost updates, the zone rule atomic, every request answered correctly.
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde_json::json;
+
+use crate::both;
+use crate::support::server::{Db, TestServer, ADMIN};
+
+async fn create(srv: &TestServer, name: &str, az: Option<&str>) -> i64 {
+    let r = srv
+        .nova(
+            "POST",
+            "/os-aggregates",
+            ADMIN,
+            None,
+            Some(json!({"aggregate": {"name": name, "availability_zone": az}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()["aggregate"]["id"].as_i64().unwrap()
+}
+
+async fn action(srv: &TestServer, id: i64, act: &str, host: &str) -> crate::support::server::Reply {
+    srv.nova(
+        "POST",
+        &format!("/os-aggregates/{id}/action"),
+        ADMIN,
+        None,
+        Some(json!({act: {"host": host}})),
+    )
+    .await
+}
+
+both!(hundred_concurrent_add_host_all_land, |db| async move {
+    let srv = TestServer::start(db).await;
+    let hosts: Vec<String> = (0..100).map(|i| format!("c{i:03}")).collect();
+    let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    srv.register_hosts(&names).await;
+    let id = create(&srv, "big", Some("az1")).await;
+    let replies = join_all(hosts.iter().map(|h| action(&srv, id, "add_host", h))).await;
+    for (h, r) in hosts.iter().zip(&replies) {
+        assert_eq!(r.status, 200, "{h}: {}", r.text);
+    }
+    let a = srv
+        .nova("GET", &format!("/os-aggregates/{id}"), ADMIN, None, None)
+        .await
+        .json();
+    let mut got: Vec<String> = serde_json::from_value(a["aggregate"]["hosts"].clone()).unwrap();
+    got.sort();
+    assert_eq!(got, hosts, "every add landed exactly once");
+    srv.stop().await;
+});
+
+async fn az_race(a: &TestServer, b: &TestServer, rounds: usize) {
+    for round in 0..rounds {
+        let host = format!("r{round}");
+        a.register_hosts(&[&host]).await;
+        let x = create(a, &format!("x{round}"), Some("azx")).await;
+        let y = create(b, &format!("y{round}"), Some("azy")).await;
+        let (rx, ry) = tokio::join!(
+            action(a, x, "add_host", &host),
+            action(b, y, "add_host", &host)
+        );
+        let mut statuses = [rx.status, ry.status];
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [200, 409],
+            "round {round}: {} / {}",
+            rx.text,
+            ry.text
+        );
+        let loser = if rx.status == 409 { &rx } else { &ry };
+        assert!(loser.json()["conflictingRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("One or more hosts already in availability zone(s)"));
+        let h = a
+            .v1("GET", &format!("/hosts/{host}"), ADMIN, None)
+            .await
+            .json();
+        assert_eq!(
+            h["aggregates"].as_array().unwrap().len(),
+            1,
+            "round {round}: {h}"
+        );
+    }
+}
+
+both!(same_host_into_two_zones_exactly_one_wins, |db| async move {
+    let srv = TestServer::start(db).await;
+    az_race(&srv, &srv, 15).await;
+    srv.stop().await;
+});
+
+both!(
+    eight_clients_add_and_remove_one_host_without_surprises,
+    |db| async move {
+        let srv = TestServer::start(db).await;
+        srv.register_hosts(&["shared"]).await;
+        let mut ids = Vec::new();
+        for i in 0..8 {
+            ids.push(create(&srv, &format!("agg{i}"), None).await);
+        }
+        let cycles = 15;
+        let clients = ids.iter().map(|&id| {
+            let srv = &srv;
+            async move {
+                let mut bad = Vec::new();
+                for n in 0..cycles {
+                    for act in ["add_host", "remove_host"] {
+                        let r = action(srv, id, act, "shared").await;
+                        if r.status != 200 {
+                            bad.push(format!(
+                                "aggregate {id} cycle {n} {act}: {} {}",
+                                r.status, r.text
+                            ));
+                        }
+                    }
+                }
+                bad
+            }
+        });
+        let bad: Vec<String> = join_all(clients).await.into_iter().flatten().collect();
+        assert!(
+            bad.is_empty(),
+            "{} of {} requests failed:\n{}",
+            bad.len(),
+            8 * cycles * 2,
+            bad.join("\n")
+        );
+        let h = srv.v1("GET", "/hosts/shared", ADMIN, None).await.json();
+        assert_eq!(h["aggregates"], json!([]));
+        srv.stop().await;
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_share_rules_and_the_feed() {
+    let a = TestServer::start(Db::Postgres).await;
+    let b = TestServer::start_on(Some(a.database.clone())).await;
+    let rev = a.v1("GET", "/watch", ADMIN, None).await.json()["revision"]
+        .as_i64()
+        .unwrap();
+    let url = format!("/watch?since={rev}&timeout=10");
+    let started = Instant::now();
+    let (w, c) = tokio::join!(a.v1("GET", &url, ADMIN, None), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let t = Instant::now();
+        let r = b
+            .v1(
+                "POST",
+                "/aggregates",
+                ADMIN,
+                Some(json!({"name": "from-b"})),
+            )
+            .await;
+        (r, t)
+    });
+    let (created, made_at) = c;
+    assert_eq!(created.status, 201);
+    let woke = started.elapsed();
+    assert_eq!(w.json()["changed"], true);
+    assert!(
+        made_at.elapsed() < Duration::from_secs(1),
+        "replica A saw replica B's change {:?} after it was made",
+        made_at.elapsed()
+    );
+    assert!(woke < Duration::from_secs(5));
+    az_race(&a, &b, 10).await;
+    b.stop().await;
+    a.stop().await;
+}

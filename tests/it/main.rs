@@ -1,0 +1,10 @@
+//! The root crate's integration tests: one binary, one module per area.
+
+mod support;
+
+mod auth_roles;
+mod compat_surface;
+mod compat_vectors;
+mod concurrency;
+mod native_api;
+mod watch_feed;

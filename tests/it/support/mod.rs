@@ -1,0 +1,4 @@
+//! Shared test harnesses.
+
+pub mod pg;
+pub mod server;

@@ -1,0 +1,96 @@
+//! The long-poll change feed: wakes on a change at once, times out with `changed: false`,
+//! ends at shutdown; heartbeats are not changes.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::both;
+use crate::support::server::{agent_token, Db, TestServer, ADMIN};
+
+both!(
+    watch_wakes_on_change_and_times_out_otherwise,
+    |db| async move {
+        let srv = TestServer::start(db).await;
+        srv.register_hosts(&["h1"]).await;
+        let agent = agent_token("h1");
+        let rev = srv.v1("GET", "/watch", &agent, None).await.json()["revision"]
+            .as_i64()
+            .unwrap();
+        let t = Instant::now();
+        let idle = srv
+            .v1(
+                "GET",
+                &format!("/watch?since={rev}&timeout=1"),
+                &agent,
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(idle, json!({"revision": rev, "changed": false}));
+        assert!(t.elapsed() >= Duration::from_millis(900));
+        srv.v1("POST", "/agents/h1/heartbeat", &agent, None).await;
+        let hb = srv
+            .v1(
+                "GET",
+                &format!("/watch?since={rev}&timeout=0"),
+                &agent,
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(hb["changed"], false, "a heartbeat is not a change");
+        let url = format!("/watch?since={rev}&timeout=20");
+        let waiter = async { srv.v1("GET", &url, &agent, None).await };
+        let change = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            srv.v1("POST", "/aggregates", ADMIN, Some(json!({"name": "a"})))
+                .await
+        };
+        let started = Instant::now();
+        let (w, c) = tokio::join!(waiter, change);
+        assert_eq!(c.status, 201);
+        let w = w.json();
+        assert_eq!(w["changed"], true);
+        assert!(w["revision"].as_i64().unwrap() > rev);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "woke on the change, not the timeout"
+        );
+        let bad = srv.v1("GET", "/watch?timeout=301", &agent, None).await;
+        assert_eq!(
+            (bad.status, bad.json()["error"]["code"].as_str()),
+            (400, Some("invalid_query"))
+        );
+        srv.stop().await;
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_pending_watches_at_once() {
+    let srv = TestServer::start(Db::Sqlite).await;
+    let url = format!("{}/v1/watch?since=1000000&timeout=300", srv.handle.url());
+    let pending = tokio::spawn(async move {
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(url)
+            .header("X-Auth-Token", ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    srv.stop().await;
+    let r = tokio::time::timeout(Duration::from_secs(5), pending)
+        .await
+        .expect("watch answered")
+        .unwrap();
+    assert_eq!(r["changed"], false);
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
