@@ -324,6 +324,9 @@ fn is_scalar(v: &Value) -> bool {
     !matches!(v, Value::Array(_) | Value::Object(_))
 }
 
+/// Narrower than this, wrapping would leave a column per character: print unwrapped instead.
+const MIN_WRAP_WIDTH: u16 = 20;
+
 /// An ASCII table, wrapped to `$COLUMNS` if set, else to the terminal when stdout is one.
 fn table(header: &[String], rows: &[Vec<String>]) -> String {
     let mut t = Table::new();
@@ -335,6 +338,10 @@ fn table(header: &[String], rows: &[Vec<String>]) -> String {
         .and_then(|c| c.trim().parse::<u16>().ok())
     {
         t.set_width(width);
+    }
+    // A terminal that reports no usable size (e.g. 0 columns under `script`) gets no wrapping.
+    if t.width().is_some_and(|w| w < MIN_WRAP_WIDTH) {
+        t.set_content_arrangement(ContentArrangement::Disabled);
     }
     for row in rows {
         t.add_row(row);

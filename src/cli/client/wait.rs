@@ -102,8 +102,8 @@ impl Progress {
         let percent = (fraction.clamp(0.0, 1.0) * 100.0).round() as u64;
         match self {
             Progress::Bar(bar) => {
-                bar.set_position(percent);
                 bar.set_message(state.to_string());
+                bar.set_position(percent);
             }
             Progress::Lines { id, last } => {
                 let now = (state.to_string(), percent);
@@ -118,6 +118,7 @@ impl Progress {
     fn finish(&mut self, state: &str) {
         if let Progress::Bar(bar) = self {
             bar.finish_with_message(state.to_string());
+            eprintln!(); // the outcome starts on its own line
         }
     }
 }

@@ -1,4 +1,5 @@
 //! Shared test harnesses.
 
+pub mod cli_env;
 pub mod pg;
 pub mod server;
