@@ -277,11 +277,11 @@ fn report(backend: &str, phases: &[Phase], strict_latency: bool) -> Vec<String> 
         // Ratios against Nova's best figure of its range (the conservative comparison).
         let speed = n
             .median_ms
-            .map(|(lo, _)| format!("{:.0}×", lo / median))
+            .map(|(lo, _)| format!("{:.2}×", lo / median))
             .unwrap_or_else(|| "n/a".into());
         let thr = n
             .rps
-            .map(|(_, hi)| format!("{:.0}×", rps / hi))
+            .map(|(_, hi)| format!("{:.2}×", rps / hi))
             .unwrap_or_else(|| "n/a".into());
         println!(
             "{:<13}{:>7}{:>7}{:>10.3}{:>10.3}{:>11.0} | {:>13}{:>13}{:>11} | {:>15}{:>15}",
@@ -319,8 +319,9 @@ fn report(backend: &str, phases: &[Phase], strict_latency: bool) -> Vec<String> 
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; nothing else is accepted.
     let only = std::env::var("XENPOOL_BENCH_DB").ok();
+    // reqwest is built without a bundled crypto provider; the workspace uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -222,6 +222,29 @@ fn every_output_format_and_column_selection() {
     env.register_hosts(&["h1"]);
     env.run(&["aggregate-create", "pool1", "az1"]).ok();
     env.run(&["aggregate-add-host", "pool1", "h1"]).ok();
+    env.register_hosts(&["h2"]);
+    env.run(&["aggregate-create", "pool2", "az2"]).ok();
+
+    let zone = |verb: &str, z: &str, col: &str| {
+        env.run(&[verb, "--zone", z, "-f", "value", "-c", col])
+            .ok()
+            .to_string()
+    };
+    assert_eq!(zone("aggregate-list", "az1", "name"), "pool1\n");
+    assert_eq!(zone("aggregate-list", "az2", "name"), "pool2\n");
+    assert_eq!(zone("host-list", "az1", "host_name"), "h1\n");
+    assert_eq!(zone("host-list", "nova", "host_name"), "h2\n");
+    let by_agg = env.run(&[
+        "event-list",
+        "--aggregate",
+        "pool2",
+        "-f",
+        "value",
+        "-c",
+        "kind",
+    ]);
+    assert_eq!(by_agg.ok(), "aggregate.created\n");
+    env.run(&["aggregate-delete", "pool2"]).ok();
 
     let json_list = env.run(&["aggregate-list", "-f", "json"]).json();
     for field in [

@@ -48,79 +48,85 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind's fields in display order, and how many of the first ones a list shows.
+    fn fields(self) -> (&'static [&'static str], usize) {
+        match self {
+            Kind::Aggregate => (
+                &[
+                    "id",
+                    "uuid",
+                    "name",
+                    "availability_zone",
+                    "hosts",
+                    "metadata",
+                    "status",
+                    "created_at",
+                    "updated_at",
+                ],
+                6,
+            ),
+            Kind::Host => (
+                &[
+                    "host_name",
+                    "zone",
+                    "state",
+                    "status",
+                    "maintenance",
+                    "disabled_reason",
+                    "aggregates",
+                    "xapi_url",
+                    "xapi_uuid",
+                    "agent_version",
+                    "last_heartbeat_at",
+                ],
+                5,
+            ),
+            Kind::Operation => (
+                &[
+                    "id",
+                    "kind",
+                    "host",
+                    "state",
+                    "progress",
+                    "created_at",
+                    "dry_run",
+                    "plan",
+                    "vms",
+                    "error",
+                    "warnings",
+                    "superseded_by",
+                    "requested_by",
+                    "updated_at",
+                    "finished_at",
+                ],
+                6,
+            ),
+            Kind::Event => (
+                &[
+                    "id",
+                    "at",
+                    "actor",
+                    "kind",
+                    "aggregate",
+                    "host",
+                    "message",
+                    "details",
+                ],
+                7,
+            ),
+            Kind::VmOutcome => (&["name", "from", "to", "result", "error"], 5),
+        }
+    }
+
     /// Columns a list shows by default.
     fn list_columns(self) -> &'static [&'static str] {
-        match self {
-            Kind::Aggregate => &[
-                "id",
-                "uuid",
-                "name",
-                "availability_zone",
-                "hosts",
-                "metadata",
-            ],
-            Kind::Host => &["host_name", "zone", "state", "status", "maintenance"],
-            Kind::Operation => &["id", "kind", "host", "state", "progress", "created_at"],
-            Kind::Event => &["id", "at", "actor", "kind", "aggregate", "host", "message"],
-            Kind::VmOutcome => &["name", "from", "to", "result", "error"],
-        }
+        let (fields, shown) = self.fields();
+        &fields[..shown]
     }
 
     /// Fields in the order a single object shows them; other fields follow, sorted.
     fn field_order(self) -> &'static [&'static str] {
-        match self {
-            Kind::Aggregate => &[
-                "id",
-                "uuid",
-                "name",
-                "availability_zone",
-                "hosts",
-                "metadata",
-                "status",
-                "created_at",
-                "updated_at",
-            ],
-            Kind::Host => &[
-                "host_name",
-                "zone",
-                "state",
-                "status",
-                "disabled_reason",
-                "maintenance",
-                "aggregates",
-                "xapi_url",
-                "xapi_uuid",
-                "agent_version",
-                "last_heartbeat_at",
-            ],
-            Kind::Operation => &[
-                "id",
-                "kind",
-                "host",
-                "state",
-                "progress",
-                "dry_run",
-                "plan",
-                "vms",
-                "error",
-                "warnings",
-                "requested_by",
-                "created_at",
-                "updated_at",
-                "finished_at",
-            ],
-            Kind::Event => &[
-                "id",
-                "at",
-                "actor",
-                "kind",
-                "aggregate",
-                "host",
-                "message",
-                "details",
-            ],
-            Kind::VmOutcome => Kind::VmOutcome.list_columns(),
-        }
+        self.fields().0
     }
 
     /// What the kind is called in messages.
