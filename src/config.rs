@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::api::Settings;
 use crate::auth::TokenEntry;
+use crate::store::SqliteSync;
 
 /// The default listen address (loopback; Nova's port).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8774";
@@ -32,6 +33,8 @@ pub struct ServeConfig {
     pub revision_poll: Duration,
     /// Database connection pool size.
     pub max_db_connections: u32,
+    /// SQLite commit durability (`sqlite_synchronous = "normal" | "full"`).
+    pub sqlite_sync: SqliteSync,
 }
 
 impl Default for ServeConfig {
@@ -45,6 +48,7 @@ impl Default for ServeConfig {
             settings: Settings::default(),
             revision_poll: Duration::from_millis(200),
             max_db_connections: 16,
+            sqlite_sync: SqliteSync::default(),
         }
     }
 }
@@ -61,6 +65,7 @@ struct FileConfig {
     default_availability_zone: Option<String>,
     revision_poll_ms: Option<u64>,
     max_db_connections: Option<u32>,
+    sqlite_synchronous: Option<String>,
 }
 
 /// Values given on the command line.
@@ -160,6 +165,17 @@ impl ServeConfig {
         }
         if let Some(n) = f.max_db_connections {
             self.max_db_connections = n;
+        }
+        if let Some(m) = f.sqlite_synchronous {
+            self.sqlite_sync = match m.as_str() {
+                "normal" => SqliteSync::Normal,
+                "full" => SqliteSync::Full,
+                other => {
+                    return Err(ConfigError(format!(
+                        "{origin}: sqlite_synchronous {other:?} is not \"normal\" or \"full\""
+                    )))
+                }
+            };
         }
         Ok(())
     }

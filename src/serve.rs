@@ -18,7 +18,7 @@ use crate::store::{redact_url, Store, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The database.
-    #[error("database")]
+    #[error("cannot open the database")]
     Store(#[from] StoreError),
     /// The tokens file.
     #[error(transparent)]
@@ -118,7 +118,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
         Some(u) => u.clone(),
         None => Store::sqlite_url_in(&config.data_dir)?,
     };
-    let store = Store::open(&url, config.max_db_connections).await?;
+    let store = Store::open(&url, config.max_db_connections, config.sqlite_sync).await?;
     let tokens = Arc::new(match &config.token_entries {
         Some(entries) => Tokens::from_entries(entries.clone()),
         None => Tokens::load(&config.tokens_path())?,

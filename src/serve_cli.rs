@@ -9,7 +9,7 @@ use crate::config::{ServeConfig, ServeFlags};
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// TOML config file (keys: listen, database, tokens, data_dir, service_down_time,
-    /// default_availability_zone, revision_poll_ms, max_db_connections).
+    /// default_availability_zone, revision_poll_ms, max_db_connections, sqlite_synchronous).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8774; env XENPOOL_LISTEN].

@@ -66,6 +66,7 @@ async fn observe(mut req: Request, next: Next) -> Response {
         .or(matched)
         .unwrap_or_else(|| "unmatched".to_string());
     let status = resp.status().as_u16().to_string();
+    tracing::debug!(request_id = %id, %route, %status, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "request done");
     let labels = [("route", route), ("method", method), ("status", status)];
     metrics::counter!("xenpool_http_requests_total", &labels).increment(1);
     metrics::histogram!("xenpool_http_request_duration_seconds", &labels)

@@ -38,6 +38,7 @@ impl Store {
     }
 
     /// Creates an aggregate; `az` becomes its zone, `metadata` its other keys.
+    #[tracing::instrument(skip_all, fields(aggregate = %name, actor = %actor))]
     pub async fn create_aggregate(
         &self,
         actor: &str,
@@ -84,6 +85,7 @@ impl Store {
 
     /// Renames and/or re-zones an aggregate in one transaction. `az`: `None` leaves the zone,
     /// `Some(None)` clears it (refused under [`ZoneRules::Nova`]), `Some(Some(z))` sets it.
+    #[tracing::instrument(skip_all, fields(aggregate = %r, actor = %actor))]
     pub async fn update_aggregate(
         &self,
         actor: &str,
@@ -138,6 +140,7 @@ impl Store {
 
     /// Merges `changes` into the metadata: a `None` value deletes the key (a missing key is
     /// fine); the `availability_zone` key goes through the zone rules.
+    #[tracing::instrument(skip_all, fields(aggregate = %r, actor = %actor))]
     pub async fn update_metadata(
         &self,
         actor: &str,
@@ -154,6 +157,7 @@ impl Store {
     }
 
     /// Deletes an empty aggregate.
+    #[tracing::instrument(skip_all, fields(aggregate = %r, actor = %actor))]
     pub async fn delete_aggregate(&self, actor: &str, r: &AggRef) -> Result<()> {
         let mut w = self.write(actor).await?;
         let id = resolve(w.conn(), r).await?;
@@ -187,6 +191,7 @@ impl Store {
 
     /// Adds a registered host. Checks in Nova's order: host, aggregate, zone conflict,
     /// membership (an existing member is an error unless `idempotent`).
+    #[tracing::instrument(skip_all, fields(aggregate = %r, host = %host, actor = %actor))]
     pub async fn add_host(
         &self,
         actor: &str,
@@ -237,6 +242,7 @@ impl Store {
     }
 
     /// Removes a member. Checks host, aggregate, then membership.
+    #[tracing::instrument(skip_all, fields(aggregate = %r, host = %host, actor = %actor))]
     pub async fn remove_host(&self, actor: &str, r: &AggRef, host: &str) -> Result<Aggregate> {
         let mut w = self.write(actor).await?;
         require_host(w.conn(), host).await?;

@@ -18,15 +18,6 @@ pub struct HostPatch {
     pub xapi_url: Option<String>,
 }
 
-/// How a host is looked up by its Nova service id.
-#[derive(Clone, Debug)]
-pub enum ServiceRef {
-    /// Numeric id (before 2.53).
-    Id(i64),
-    /// Service uuid (from 2.53).
-    Uuid(String),
-}
-
 impl Store {
     /// All hosts in registration order.
     pub async fn list_hosts(&self) -> Result<Vec<Host>> {
@@ -44,35 +35,22 @@ impl Store {
         Ok(host)
     }
 
-    /// One host by its Nova service id or uuid.
-    pub async fn get_host_by_service(&self, r: &ServiceRef) -> Result<Host> {
+    /// One host by its Nova service uuid (the `os-services` id from 2.53).
+    pub async fn get_host_by_service_uuid(&self, uuid: &str) -> Result<Host> {
         let mut tx = self.read().await?;
-        let name: Option<String> = match r {
-            ServiceRef::Id(id) => {
-                sqlx::query_scalar("SELECT name FROM hosts WHERE id = $1")
-                    .bind(*id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-            }
-            ServiceRef::Uuid(u) => {
-                sqlx::query_scalar("SELECT name FROM hosts WHERE service_uuid = $1")
-                    .bind(u.clone())
-                    .fetch_optional(&mut *tx)
-                    .await?
-            }
-        };
-        let name = name.ok_or_else(|| {
-            StoreError::HostNotFound(match r {
-                ServiceRef::Id(id) => id.to_string(),
-                ServiceRef::Uuid(u) => u.clone(),
-            })
-        })?;
+        let name: Option<String> =
+            sqlx::query_scalar("SELECT name FROM hosts WHERE service_uuid = $1")
+                .bind(uuid)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let name = name.ok_or_else(|| StoreError::HostNotFound(uuid.to_string()))?;
         let host = load_one(&mut tx, &name).await?;
         tx.commit().await?;
         Ok(host)
     }
 
     /// Registers a host by an admin; refuses a name already registered.
+    #[tracing::instrument(skip_all, fields(host = %name, actor = %actor))]
     pub async fn register_host(
         &self,
         actor: &str,
@@ -91,6 +69,7 @@ impl Store {
 
     /// An agent's registration: creates the host or refreshes its XAPI facts; counts as a
     /// heartbeat.
+    #[tracing::instrument(skip_all, fields(host = %name, actor = %actor))]
     pub async fn agent_register(
         &self,
         actor: &str,
@@ -156,6 +135,7 @@ impl Store {
     }
 
     /// Changes a host's service switch, reason, forced_down or XAPI URL.
+    #[tracing::instrument(skip_all, fields(host = %name, actor = %actor))]
     pub async fn update_host(&self, actor: &str, name: &str, patch: &HostPatch) -> Result<Host> {
         let mut w = self.write(actor).await?;
         let before = load_one(w.conn(), name).await?;

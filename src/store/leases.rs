@@ -8,6 +8,7 @@ use super::{now_micros, Lease, NewEvent, Result, Store, StoreError};
 impl Store {
     /// Grants `name` to `holder` for `ttl_secs`, or renews it if `holder` has it; refuses with
     /// [`StoreError::LeaseHeld`] while another holder's lease is live.
+    #[tracing::instrument(skip_all, fields(lease = %name, holder = %holder))]
     pub async fn acquire_lease(
         &self,
         actor: &str,

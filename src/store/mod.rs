@@ -33,7 +33,7 @@ use tokio::sync::{watch, Mutex, MutexGuard};
 
 pub use aggregates::ZoneRules;
 pub use error::StoreError;
-pub use hosts::{HostPatch, ServiceRef};
+pub use hosts::HostPatch;
 pub use model::*;
 pub use report::POOL_KEY;
 pub use time::{now_micros, Micros};
@@ -53,6 +53,17 @@ pub enum Backend {
     Postgres,
 }
 
+/// How SQLite makes a commit durable (PostgreSQL is unaffected).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SqliteSync {
+    /// WAL with `synchronous = NORMAL`: fsync at checkpoints, not per commit. Never corrupts and
+    /// loses nothing when the process dies; an OS crash or power cut may lose the last commits.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: every commit is on disk before it is acknowledged (one fsync each).
+    Full,
+}
+
 /// Handle to the control plane's database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -68,8 +79,8 @@ struct Inner {
 
 impl Store {
     /// Opens (creating it if needed) the database at `url` and applies the migrations.
-    /// `url` is `sqlite://PATH` or `postgres://…`.
-    pub async fn open(url: &str, max_connections: u32) -> Result<Store> {
+    /// `url` is `sqlite://PATH` or `postgres://…`; `sync` is SQLite's commit durability.
+    pub async fn open(url: &str, max_connections: u32, sync: SqliteSync) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -91,9 +102,21 @@ impl Store {
         let options: AnyConnectOptions = url
             .parse()
             .map_err(|e| StoreError::Config(format!("database URL {:?}: {e}", redact_url(&url))))?;
+        let pragma = match sync {
+            SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
+            SqliteSync::Full => "PRAGMA synchronous = FULL",
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        sqlx::query(pragma).execute(conn).await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Connect {
@@ -321,4 +344,20 @@ pub fn redact_url(url: &str) -> String {
 
 pub(crate) fn flag(v: i64) -> bool {
     v != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let names = |m: &sqlx::migrate::Migrator| {
+            m.iter()
+                .map(|x| (x.version, x.description.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&SQLITE_MIGRATIONS), names(&POSTGRES_MIGRATIONS));
+        assert!(!names(&SQLITE_MIGRATIONS).is_empty());
+    }
 }

@@ -12,6 +12,7 @@ impl Store {
     /// Records a maintenance request for `host`: sets the intent, supersedes the host's pending
     /// or running maintenance operation and creates a new one. `dry_run` creates a `plan`
     /// operation instead and changes nothing else.
+    #[tracing::instrument(skip_all, fields(host = %host, enabled = enabled, dry_run = dry_run, actor = %actor))]
     pub async fn request_maintenance(
         &self,
         actor: &str,
@@ -121,6 +122,7 @@ impl Store {
     }
 
     /// Applies an agent's or admin's progress report (who may is the API layer's call).
+    #[tracing::instrument(skip_all, fields(operation = id, actor = %actor))]
     pub async fn update_operation(
         &self,
         actor: &str,

@@ -16,6 +16,7 @@ pub const POOL_KEY: &str = "hypervisor_pool";
 
 impl Store {
     /// Everything `host`'s agent needs for one reconcile pass, read in one snapshot.
+    #[tracing::instrument(skip_all, fields(host = %host))]
     pub async fn desired(&self, host: &str) -> Result<Desired> {
         let mut tx = self.read().await?;
         let revision: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
@@ -53,6 +54,7 @@ impl Store {
 
     /// Records `host`'s report about aggregate `r`: pool state, status metadata, its own state
     /// and step, and the last error.
+    #[tracing::instrument(skip_all, fields(host = %host, aggregate = %r, actor = %actor))]
     pub async fn report(&self, actor: &str, host: &str, r: &AggRef, report: &Report) -> Result<()> {
         if let Some(s) = &report.operational_state {
             if !super::OPERATIONAL_STATES.contains(&s.as_str()) {

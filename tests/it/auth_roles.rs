@@ -174,7 +174,7 @@ async fn tokens_file_reload_takes_effect_and_bad_files_keep_the_old_set() {
     };
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let srv = xenpool::serve::start(config, l).await.unwrap();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = crate::support::server::client();
     let get = |t: String| {
         let c = client.clone();
         let url = format!("{}/v1/aggregates", srv.url());

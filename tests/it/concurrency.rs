@@ -54,6 +54,55 @@ both!(hundred_concurrent_add_host_all_land, |db| async move {
     srv.stop().await;
 });
 
+both!(concurrent_metadata_merges_lose_nothing, |db| async move {
+    let srv = TestServer::start(db).await;
+    let id = create(&srv, "meta", None).await;
+    let writes = (0..40).map(|i| {
+        let srv = &srv;
+        async move {
+            srv.nova(
+                "POST",
+                &format!("/os-aggregates/{id}/action"),
+                ADMIN,
+                None,
+                Some(json!({"set_metadata": {"metadata": {format!("k{i}"): format!("v{i}")}}})),
+            )
+            .await
+            .status
+        }
+    });
+    assert!(join_all(writes).await.iter().all(|&s| s == 200));
+    let a = srv
+        .v1("GET", &format!("/aggregates/{id}"), ADMIN, None)
+        .await
+        .json();
+    assert_eq!(a["metadata"].as_object().unwrap().len(), 40, "{a}");
+    let events = srv
+        .v1(
+            "GET",
+            "/events?kind=aggregate.metadata_set&limit=1000",
+            ADMIN,
+            None,
+        )
+        .await
+        .json();
+    let revs: Vec<i64> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["revision"].as_i64().unwrap())
+        .collect();
+    let mut sorted = revs.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(
+        (revs.len(), sorted),
+        (40, revs),
+        "one revision per change, in commit order"
+    );
+    srv.stop().await;
+});
+
 async fn az_race(a: &TestServer, b: &TestServer, rounds: usize) {
     for round in 0..rounds {
         let host = format!("r{round}");

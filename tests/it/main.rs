@@ -9,4 +9,5 @@ mod compat_surface;
 mod compat_vectors;
 mod concurrency;
 mod native_api;
+mod serve_processes;
 mod watch_feed;

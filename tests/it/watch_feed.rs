@@ -71,10 +71,7 @@ async fn shutdown_ends_pending_watches_at_once() {
     let srv = TestServer::start(Db::Sqlite).await;
     let url = format!("{}/v1/watch?since=1000000&timeout=300", srv.handle.url());
     let pending = tokio::spawn(async move {
-        reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
+        crate::support::server::client()
             .get(url)
             .header("X-Auth-Token", ADMIN)
             .send()

@@ -260,6 +260,9 @@ type Routed = (&'static str, Result<Response, Fault>);
 async fn route(ctx: &Ctx<'_>, method: &Method, segs: &[&str], body: NovaBody) -> Routed {
     use aggregates as agg;
     let m = method.clone();
+    if segs.iter().any(|s| s.is_empty()) {
+        return ("unmatched", Ok(fault::html_not_found()));
+    }
     match (m, segs) {
         (Method::GET, ["os-aggregates"]) => ("/os-aggregates", agg::index(ctx).await),
         (Method::POST, ["os-aggregates"]) => ("/os-aggregates", agg::create(ctx, body).await),

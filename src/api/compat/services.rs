@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use super::schema::{as_bool, obj, validate, Format, Schema};
 use super::{json_response, Access, Ctx, Fault, NovaBody};
 use crate::api::timefmt;
-use crate::store::{Host, HostPatch, ServiceRef, StoreError};
+use crate::store::{Host, HostPatch, StoreError};
 
 const BINARY: &str = "nova-compute";
 
@@ -200,7 +200,7 @@ async fn update_by_uuid(ctx: &Ctx<'_>, id: &str, b: NovaBody) -> Result<Response
     let host = match ctx
         .state
         .store
-        .get_host_by_service(&ServiceRef::Uuid(id.to_ascii_lowercase()))
+        .get_host_by_service_uuid(&id.to_ascii_lowercase())
         .await
     {
         Ok(h) => h,

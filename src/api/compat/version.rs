@@ -117,3 +117,56 @@ pub fn version_document(base: &str) -> Value {
     ]);
     json!({"version": v})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(headers: &[(&'static str, &'static str)]) -> Result<Version, Fault> {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        negotiate(&h)
+    }
+
+    #[test]
+    fn headers_negotiate_as_nova_does() {
+        assert_eq!(ask(&[]).unwrap(), Version(1));
+        assert_eq!(
+            ask(&[("x-openstack-nova-api-version", "2.41")]).unwrap(),
+            Version(41)
+        );
+        let both = [
+            ("openstack-api-version", "compute 2.53"),
+            ("x-openstack-nova-api-version", "2.41"),
+        ];
+        assert_eq!(ask(&both).unwrap(), Version(53), "the standard header wins");
+        assert_eq!(
+            ask(&[("openstack-api-version", "volume 3.1")]).unwrap(),
+            Version(1)
+        );
+        assert_eq!(
+            ask(&[("openstack-api-version", "compute latest")]).unwrap(),
+            Version(104)
+        );
+        assert_eq!(
+            ask(&[("openstack-api-version", "compute 2.0")])
+                .unwrap_err()
+                .status,
+            406
+        );
+        assert_eq!(
+            ask(&[("openstack-api-version", "compute 2.01")])
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            ask(&[("openstack-api-version", "compute 3.1")])
+                .unwrap_err()
+                .status,
+            406
+        );
+    }
+}

@@ -116,7 +116,7 @@ pub async fn report(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct WatchQuery {
-    /// Answer once the revision exceeds this (default 0).
+    /// Answer once the revision exceeds this; omitted: answer at once with the current one.
     pub since: Option<i64>,
     /// Seconds to wait at most (default 30, 0–300).
     pub timeout: Option<u64>,
@@ -156,7 +156,13 @@ pub async fn watch(
     }
     let _gauge = WatcherGauge::new();
     let mut rx = s.store.subscribe();
-    s.store.refresh_revision().await?;
+    let now = s.store.refresh_revision().await?;
+    if q.since.is_none() {
+        return Ok(Json(Watch {
+            revision: now,
+            changed: now > 0,
+        }));
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     loop {
         let current = *rx.borrow_and_update();

@@ -98,6 +98,17 @@ impl Reply {
     }
 }
 
+/// An HTTP client for loopback test servers (installs rustls' ring provider once: the crate
+/// builds reqwest without a default provider).
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
 /// A fresh database URL for `db` (None for SQLite: the server uses its data dir).
 pub async fn database_for(db: Db) -> Option<String> {
     match db {
@@ -135,11 +146,7 @@ impl TestServer {
         TestServer {
             handle,
             database,
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("client"),
+            client: client(),
             _dir: dir,
         }
     }
