@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::cli_env::{CliEnv, Db, ADMIN, MEMBER, READER};
+use crate::support::cli_env::{strs, CliEnv, Db, ADMIN, MEMBER, READER};
 
 /// The seed document's workflow, verb by verb, checking each answer.
 fn seed_workflow(db: Db) {
@@ -61,11 +61,8 @@ fn seed_workflow(db: Db) {
         .run(&["aggregate-update", "pool1", "pool-one", "az2", "-f", "json"])
         .json();
     assert_eq!(
-        (
-            updated["name"].as_str(),
-            updated["availability_zone"].as_str()
-        ),
-        (Some("pool-one"), Some("az2"))
+        strs(&updated, &["name", "availability_zone"]),
+        [Some("pool-one"), Some("az2")]
     );
 
     let removed = env
@@ -420,15 +417,15 @@ fn set_metadata_update_and_register_edge_cases() {
         ])
         .json();
     assert_eq!(
-        (upd["name"].as_str(), upd["availability_zone"].as_str()),
-        (Some("p"), Some("az9"))
+        strs(&upd, &["name", "availability_zone"]),
+        [Some("p"), Some("az9")]
     );
     let upd = env
         .run(&["aggregate-update", "p", "--name", "q", "-f", "json"])
         .json();
     assert_eq!(
-        (upd["name"].as_str(), upd["availability_zone"].as_str()),
-        (Some("q"), Some("az9"))
+        strs(&upd, &["name", "availability_zone"]),
+        [Some("q"), Some("az9")]
     );
     let neither = env.run(&["aggregate-update", "q"]);
     assert!(neither.fails(2).contains("--name"), "{}", neither.stderr);
@@ -446,8 +443,8 @@ fn set_metadata_update_and_register_edge_cases() {
         ])
         .json();
     assert_eq!(
-        (host["host_name"].as_str(), host["xapi_url"].as_str()),
-        (Some("h9"), Some("https://192.0.2.9"))
+        strs(&host, &["host_name", "xapi_url"]),
+        [Some("h9"), Some("https://192.0.2.9")]
     );
     let again = env.run(&["host-register", "h9"]);
     let (_, body) = env.api("POST", "/hosts", Some(json!({"host_name": "h9"})));
@@ -568,8 +565,8 @@ fn operation_and_event_filters() {
         ])
         .json();
     assert_eq!(
-        (b["kind"].as_str(), b["host"].as_str(), b["state"].as_str()),
-        (Some("maintenance_enable"), Some("h2"), Some("pending"))
+        strs(&b, &["kind", "host", "state"]),
+        [Some("maintenance_enable"), Some("h2"), Some("pending")]
     );
     let only_h1 = env.run(&["operation-list", "--host", "h1", "-f", "value", "-c", "id"]);
     assert_eq!(only_h1.ok(), format!("{a}\n"));

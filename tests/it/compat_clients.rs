@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::support::cli_env::{output, python, CliEnv, Db, Out, ADMIN};
+use crate::support::cli_env::{output, python, strs, CliEnv, Db, Out, ADMIN};
 
 /// Runs a client's console entry point with the venv's interpreter; `extra` adds variables.
 fn client(env: &CliEnv, module: &str, extra: &[(&str, &str)], args: &[&str]) -> Out {
@@ -97,11 +97,8 @@ fn openstack_workflow(db: Db) {
         ]
     );
     assert_eq!(
-        (
-            created["name"].as_str(),
-            created["availability_zone"].as_str()
-        ),
-        (Some("osc-agg"), Some("az1"))
+        strs(&created, &["name", "availability_zone"]),
+        [Some("osc-agg"), Some("az1")]
     );
     assert_eq!(created["is_deleted"], false);
     // As against Nova: with --property, OSC prints the set_metadata answer, which the SDK asks
@@ -392,11 +389,8 @@ fn sdk_workflow(db: Db) {
     };
     let created = step("create");
     assert_eq!(
-        (
-            created["name"].as_str(),
-            created["availability_zone"].as_str()
-        ),
-        (Some("sdk-agg"), Some("sdk-az"))
+        strs(&created, &["name", "availability_zone"]),
+        [Some("sdk-agg"), Some("sdk-az")]
     );
     assert_eq!(created["uuid"].as_str().map(str::len), Some(36));
     assert_eq!(step("list")["names"], json!(["sdk-agg"]));

@@ -298,7 +298,8 @@ fn select(item: &Value, cols: &[String]) -> Value {
     Value::Object(out)
 }
 
-/// One cell's text: `-` for null in tables (empty in value format), lists joined, maps as k=v.
+/// One cell's text: `-` for null in tables (empty in value format), lists joined, maps as
+/// sorted k=v pairs.
 fn cell(value: Option<&Value>, format: Format) -> String {
     let sep = if format == Format::Value { "," } else { ", " };
     match value {
@@ -317,11 +318,15 @@ fn cell(value: Option<&Value>, format: Format) -> String {
             .map(|v| cell(Some(v), format))
             .collect::<Vec<_>>()
             .join(sep),
-        Some(Value::Object(map)) if map.values().all(is_scalar) => map
-            .iter()
-            .map(|(k, v)| format!("{k}={}", cell(Some(v), Format::Value)))
-            .collect::<Vec<_>>()
-            .join(sep),
+        Some(Value::Object(map)) if map.values().all(is_scalar) => {
+            // Sorted by key, as novaclient prints metadata.
+            let mut pairs: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k}={}", cell(Some(v), Format::Value)))
+                .collect();
+            pairs.sort();
+            pairs.join(sep)
+        }
         Some(other) => other.to_string(),
     }
 }

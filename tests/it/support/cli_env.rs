@@ -222,3 +222,8 @@ pub fn python() -> PathBuf {
     );
     venv
 }
+
+/// The string values of `fields` in `v` (None where absent or not a string), for compact asserts.
+pub fn strs<'a>(v: &'a Value, fields: &[&str]) -> Vec<Option<&'a str>> {
+    fields.iter().map(|f| v[*f].as_str()).collect()
+}
