@@ -2,6 +2,9 @@
 //! implements it. Exit codes: 0 success, 1 the remote side refused, 2 usage, 3 unreachable or
 //! failed (subcommands document their own where they differ).
 
+mod client;
+mod completions;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +41,13 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(crate::auth_cli::TokenCommand),
+    #[command(flatten)]
+    Client(Box<client::ClientCommand>),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Parses the process arguments, runs the chosen subcommand and maps the outcome to an exit code.
@@ -53,6 +63,8 @@ pub fn main() -> ExitCode {
         Command::Xapi(args) => xapi::run(*args),
         Command::Serve(args) => crate::serve_cli::main(args),
         Command::Token(cmd) => crate::auth_cli::main(cmd),
+        Command::Client(cmd) => client::run(*cmd),
+        Command::Completions { shell } => completions::run(shell),
     }
 }
 

@@ -3,6 +3,8 @@
 mod support;
 
 mod auth_roles;
+mod cli;
+mod compat_clients;
 mod compat_surface;
 mod compat_vectors;
 mod concurrency;
