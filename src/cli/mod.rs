@@ -2,16 +2,15 @@
 //! implements it. Exit codes: 0 success, 1 the remote side refused, 2 usage, 3 unreachable or
 //! failed (subcommands document their own where they differ).
 
+mod agent;
 mod client;
 mod completions;
+mod demo;
+mod xapi;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-mod agent;
-mod demo;
-mod xapi;
 
 /// Top-level command line.
 #[derive(Debug, Parser)]
