@@ -184,6 +184,17 @@ pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
         })?;
     let server = start(config, listener).await?;
     eprintln!("xenpool serve: listening on {}", server.url());
+    // systemd (Type=notify): ready once listening; keep the watchdog fed while the runtime runs.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    if let Some(every) = sd_notify::watchdog_enabled() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every / 2);
+            loop {
+                tick.tick().await;
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+        });
+    }
     let sig = |k: SignalKind| {
         signal(k).map_err(|source| ServeError::Io {
             what: "cannot install signal handlers".into(),

@@ -77,22 +77,24 @@ fn guide(demo: &Demo) -> String {
     format!(
         "\nxenpool demo is running: control plane {url}, mock XenServer hosts {all}.\n\
          Try, in another shell:\n\
-         \n  export XENPOOL_URL={url} XENPOOL_TOKEN={token}\n\
+         \n  export XENPOOL_URL={url} XENPOOL_TOKEN={token} XAPI_PW=mock\n\
          \x20 xenpool host-list\n\
          \x20 xenpool aggregate-create pool1 az1\n\
          \x20 xenpool aggregate-set-metadata pool1 hypervisor_pool=true\n\
-         \x20 xenpool aggregate-add-host pool1 {first}\n\
-         \x20 xenpool aggregate-add-host pool1 {second}   # refused by name while {second}'s VMs run\n\
+         \x20 xenpool aggregate-add-host pool1 {first}            # {first} becomes the master\n\
+         \x20 xenpool aggregate-add-host pool1 {second}            # refused, naming {second}'s running VMs\n\
          \x20 xenpool aggregate-details pool1\n\
+         \x20 xenpool xapi --url {xapi2} --username root --password-env XAPI_PW call VM.get_by_name_label {second}-vm1\n\
+         \x20 xenpool xapi --url {xapi2} --username root --password-env XAPI_PW call VM.clean_shutdown OpaqueRef:…\n\
+         \x20   (stop each of {second}'s VMs; {second} then joins by itself)\n\
          \x20 xenpool host-update {first} --maintenance enable --dry-run\n\
          \x20 xenpool host-update {first} --maintenance enable\n\
          \x20 xenpool host-update {first} --maintenance disable\n\
-         \x20 xenpool xapi --url {xapi} --username root --password-env XAPI_PW call pool.get_all_records   # XAPI_PW=mock\n\
-         \nNova clients work too: OS_ENDPOINT={url}/v2.1, token auth with the admin token.\n\
+         \nNova clients work too: OS_AUTH_TYPE=admin_token OS_ENDPOINT={url}/v2.1 OS_TOKEN=<the admin token>.\n\
          Stop with Ctrl-C.",
         url = demo.url(),
         token = demo.admin_token,
         all = hosts.join(", "),
-        xapi = demo.farm.host_url(first),
+        xapi2 = demo.farm.host_url(second),
     )
 }
