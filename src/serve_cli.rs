@@ -25,13 +25,7 @@ pub struct ServeArgs {
 
 /// Runs `xenpool serve`: 0 after a clean shutdown, 3 if it could not start or failed.
 pub fn main(args: ServeArgs) -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::cli::init_tracing();
     let flags = ServeFlags {
         config: args.config,
         listen: args.listen,

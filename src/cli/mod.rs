@@ -68,7 +68,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Logs to stderr at `RUST_LOG` (default `info`); stdout stays for results.
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -268,6 +268,19 @@ pub fn next_step(intent: &Intent, fact: &Fact, handover_allowed: bool) -> Step {
             return join(pool, fact, intended);
         }
         if fact.contains(intended) {
+            // master_compute names a member that cannot take the role (disabled for
+            // maintenance, or unreachable): it is stale, e.g. read just after this host took
+            // the role over. Reality wins; handing the role back would ping-pong.
+            if fact
+                .members
+                .iter()
+                .any(|h| h.name == intended && !(h.enabled && h.live))
+            {
+                return Step::RecordMaster {
+                    aggregate: pool.aggregate.clone(),
+                    master: me.to_owned(),
+                };
+            }
             // The operator moved master_compute to another member of this pool.
             return if handover_allowed {
                 Step::HandOver {
@@ -604,6 +617,21 @@ mod tests {
         let f2 = fact("h2", "pool1", "h1", &["h1", "h2"]);
         assert!(
             matches!(next_step(&i2, &f2, true), Step::Wait { ref reason } if reason.contains("h1 to hand"))
+        );
+    }
+
+    #[test]
+    fn a_stale_master_compute_naming_a_disabled_member_is_rewritten_not_obeyed() {
+        // xs1 went into maintenance and handed the role to xs2; xs2 reads master_compute=xs1.
+        let i = intent("h2", vec![pool(&["h1", "h2"], Some("h1"))]);
+        let mut f = fact("h2", "pool1", "h2", &["h1", "h2"]);
+        f.members[0].enabled = false;
+        assert_eq!(
+            next_step(&i, &f, true),
+            Step::RecordMaster {
+                aggregate: "pool1".into(),
+                master: "h2".into()
+            }
         );
     }
 

@@ -24,16 +24,6 @@ fn crowded_master() -> FarmOptions {
     }
 }
 
-async fn pool_of_three(stack: &Stack) {
-    stack.create_pool("pool1", json!({})).await;
-    for h in ["xs1", "xs2", "xs3"] {
-        stack.add_host("pool1", h).await;
-    }
-    stack
-        .until_pool("pool1", &["xs1", "xs2", "xs3"], "xs1")
-        .await;
-}
-
 async fn maintenance(stack: &Stack, host: &str, enabled: bool, dry_run: bool) -> Value {
     let body = json!({ "enabled": enabled, "dry_run": dry_run });
     let (status, op) = stack
@@ -56,7 +46,7 @@ async fn maintenance(stack: &Stack, host: &str, enabled: bool, dry_run: bool) ->
 
 async fn maintenance_round_trip(db: Db) {
     let stack = Stack::start(db, crowded_master()).await;
-    pool_of_three(&stack).await;
+    stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
 
     let plan = maintenance(&stack, "xs1", true, true).await;
     assert_eq!(plan["state"], "succeeded", "{plan}");
@@ -151,10 +141,7 @@ async fn vms_that_cannot_move_are_named_and_nothing_moves() {
         ..farm(2, 0)
     };
     let stack = Stack::start(Db::Sqlite, options).await;
-    stack.create_pool("pool1", json!({})).await;
-    stack.add_host("pool1", "xs1").await;
-    stack.add_host("pool1", "xs2").await;
-    stack.until_pool("pool1", &["xs1", "xs2"], "xs1").await;
+    stack.form_pool("pool1", &["xs1", "xs2"]).await;
 
     let op = maintenance(&stack, "xs2", true, false).await;
     assert_eq!(

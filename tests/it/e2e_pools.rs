@@ -9,13 +9,7 @@ use crate::support::stack::{farm, Stack};
 
 async fn forms_a_pool_of_three(db: Db) {
     let stack = Stack::start(db, farm(3, 0)).await;
-    stack.create_pool("pool1", json!({})).await;
-    for h in ["xs1", "xs2", "xs3"] {
-        stack.add_host("pool1", h).await;
-    }
-    let agg = stack
-        .until_pool("pool1", &["xs1", "xs2", "xs3"], "xs1")
-        .await;
+    let agg = stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
     let meta = &agg["metadata"];
     assert_eq!(meta["master_compute"], "xs1");
     let farm = stack.farm();
@@ -76,13 +70,7 @@ async fn a_joiner_with_running_vms_is_refused_by_name_then_converges_once_they_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_a_member_evacuates_it_then_ejects_it() {
     let stack = Stack::start(Db::Sqlite, three_hosts_with_a_halted_vm_on_xs3()).await;
-    stack.create_pool("pool1", json!({})).await;
-    for h in ["xs1", "xs2", "xs3"] {
-        stack.add_host("pool1", h).await;
-    }
-    stack
-        .until_pool("pool1", &["xs1", "xs2", "xs3"], "xs1")
-        .await;
+    stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
     start_vm_on(&stack, "xs3", "web").await;
 
     stack.remove_host("pool1", "xs3").await;
@@ -105,13 +93,7 @@ async fn removing_a_member_evacuates_it_then_ejects_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_the_master_hands_the_role_over_first() {
     let stack = Stack::start(Db::Sqlite, farm(3, 0)).await;
-    stack.create_pool("pool1", json!({})).await;
-    for h in ["xs1", "xs2", "xs3"] {
-        stack.add_host("pool1", h).await;
-    }
-    stack
-        .until_pool("pool1", &["xs1", "xs2", "xs3"], "xs1")
-        .await;
+    stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
 
     stack.remove_host("pool1", "xs1").await;
     let agg = stack
@@ -134,10 +116,7 @@ async fn removing_the_master_hands_the_role_over_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setting_master_compute_hands_over_the_master_role() {
     let stack = Stack::start(Db::Sqlite, farm(2, 0)).await;
-    stack.create_pool("pool1", json!({})).await;
-    stack.add_host("pool1", "xs1").await;
-    stack.add_host("pool1", "xs2").await;
-    stack.until_pool("pool1", &["xs1", "xs2"], "xs1").await;
+    stack.form_pool("pool1", &["xs1", "xs2"]).await;
     let (status, body) = stack
         .call(
             "PATCH",

@@ -8,6 +8,7 @@ mod compat_clients;
 mod compat_surface;
 mod compat_vectors;
 mod concurrency;
+mod e2e_faults;
 mod e2e_maintenance;
 mod e2e_pools;
 mod native_api;

@@ -23,6 +23,12 @@ impl Stack {
     /// Starts `farm` with the control plane on `db`, instant mock timings unless `farm` says
     /// otherwise, and waits until every agent has registered.
     pub async fn start(db: Db, farm: FarmOptions) -> Stack {
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_test_writer()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .try_init();
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let mut options = DemoOptions::new(dir.path());
         options.farm = farm;
@@ -92,6 +98,16 @@ impl Stack {
             .call("PATCH", &format!("/v1/aggregates/{name}/metadata"), meta)
             .await;
         assert_eq!(status, 200, "{body}");
+    }
+
+    /// Creates pool aggregate `name`, adds `hosts` in order and waits until they form one pool
+    /// with the first as master; returns the aggregate.
+    pub async fn form_pool(&self, name: &str, hosts: &[&str]) -> Value {
+        self.create_pool(name, json!({})).await;
+        for h in hosts {
+            self.add_host(name, h).await;
+        }
+        self.until_pool(name, hosts, hosts[0]).await
     }
 
     /// Adds `host` to aggregate `agg`.
