@@ -215,7 +215,6 @@ impl Demo {
             xapi_ca_file: None,
             xapi_fingerprint: None,
             state_dir: agent_state_dir(&self.options.data_dir, host),
-            metrics_listen: None,
             concurrency: self.options.concurrency,
             xapi_timeout: Duration::from_secs(30),
             join_timeout: self.options.join_timeout,
