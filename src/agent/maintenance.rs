@@ -10,7 +10,10 @@ use tokio::task::JoinSet;
 use tracing::{info, info_span, warn, Instrument};
 
 use super::observe::{Observation, RefNames, HALTED_KEY, HOME_KEY};
-use crate::planner::{Concurrency, EvacuationPlan, Move, RebalancePlan, Schedule};
+use crate::planner::{
+    plan_evacuation, Blocker, Concurrency, EvacuationPlan, EvacuationPolicy, Move, RebalancePlan,
+    Schedule,
+};
 use crate::xenapi::{Ref, Session, XenApiError};
 
 /// How often a migration that failed transiently is tried again.
@@ -52,6 +55,50 @@ pub async fn set_vm_key(
 ) -> Result<(), XenApiError> {
     session.vm_remove_from_other_config(vm, key).await?;
     session.vm_add_to_other_config(vm, key, value).await
+}
+
+/// Plans the evacuation of `source` from fresh facts: XAPI's per-VM blockers
+/// (`host.get_vms_which_prevent_evacuation`, SR and VM refs named) plus the planner's memory
+/// placement over every other enabled, live member.
+pub async fn plan_evacuation_of(
+    session: &Session,
+    obs: &Observation,
+    source: &str,
+    default_policy: EvacuationPolicy,
+) -> Result<EvacuationPlan, XenApiError> {
+    let host = obs
+        .host(source)
+        .map(|h| h.reference.clone())
+        .unwrap_or_else(|| obs.my_host().reference.clone());
+    let raw = session.host_get_vms_which_prevent_evacuation(&host).await?;
+    let names = match raw.is_empty() {
+        true => obs.ref_names(),
+        false => obs.ref_names().with_storage(session).await,
+    };
+    let blockers: BTreeMap<String, Blocker> = raw
+        .into_iter()
+        .filter_map(|(vm, reason)| {
+            let uuid = obs.vms.iter().find(|(r, _)| *r == vm)?.1.uuid.clone();
+            let mut reason = reason.into_iter();
+            let code = reason.next()?;
+            // Memory and placement are the planner's to decide, across every member.
+            if code == "HOST_NOT_ENOUGH_FREE_MEMORY" || code == "NO_HOSTS_AVAILABLE" {
+                return None;
+            }
+            Some((
+                uuid,
+                Blocker {
+                    code,
+                    params: reason.map(|p| names.name(&p)).collect(),
+                },
+            ))
+        })
+        .collect();
+    Ok(plan_evacuation(
+        source,
+        &obs.host_facts(),
+        &obs.vm_facts(default_policy, &blockers),
+    ))
 }
 
 /// Sets `key` in a host's `other_config`, replacing any value.

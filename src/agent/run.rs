@@ -19,7 +19,7 @@ use super::maintenance::{self, RunLimits, VmOutcome};
 use super::observe::{observe, Identity, Observation, MAINTENANCE_KEY, POLICY_KEY};
 use crate::api::native::types::{Desired, HostState, OperationUpdate, Report, VmResult};
 use crate::planner::{
-    self, next_step, Blocker, EvacuationPolicy, Intent, MemberIntent, PoolIntent, Problem, Step,
+    self, next_step, EvacuationPolicy, Intent, MemberIntent, PoolIntent, Problem, Step,
 };
 use crate::xenapi::{
     Client, ClientOptions, Credentials, ErrorCode, Fingerprint, Session, TlsTrust, XenApiError,
@@ -606,16 +606,21 @@ impl Agent {
         Ok(Next::Now)
     }
 
-    /// The evacuation plan from fresh facts, with XAPI's own per-VM blockers.
+    /// The evacuation plan from fresh facts, with XAPI's own per-VM blockers and the pool
+    /// aggregate's default policy.
     async fn plan(
         &self,
         session: &Session,
         desired: &Desired,
         obs: &Observation,
     ) -> Result<planner::EvacuationPlan, StepFailure> {
-        let me = &obs.my_host().reference;
-        let raw = session
-            .host_get_vms_which_prevent_evacuation(me)
+        let default_policy = desired
+            .pools
+            .first()
+            .and_then(|p| p.aggregate.metadata.get(POLICY_KEY))
+            .and_then(|v| EvacuationPolicy::parse(v))
+            .unwrap_or_default();
+        maintenance::plan_evacuation_of(session, obs, &obs.my_host().name, default_policy)
             .await
             .map_err(|e| {
                 StepFailure::xapi(
@@ -625,41 +630,7 @@ impl Agent {
                         for_departure: None,
                     },
                 )
-            })?;
-        let names = match raw.is_empty() {
-            true => obs.ref_names(),
-            false => obs.ref_names().with_storage(session).await,
-        };
-        let blockers: BTreeMap<String, Blocker> = raw
-            .into_iter()
-            .filter_map(|(vm, reason)| {
-                let uuid = obs.vms.iter().find(|(r, _)| *r == vm)?.1.uuid.clone();
-                let mut reason = reason.into_iter();
-                let code = reason.next()?;
-                // Memory and placement are the planner's to decide, across every member.
-                if code == "HOST_NOT_ENOUGH_FREE_MEMORY" || code == "NO_HOSTS_AVAILABLE" {
-                    return None;
-                }
-                Some((
-                    uuid,
-                    Blocker {
-                        code,
-                        params: reason.map(|p| names.name(&p)).collect(),
-                    },
-                ))
             })
-            .collect();
-        let default_policy = desired
-            .pools
-            .first()
-            .and_then(|p| p.aggregate.metadata.get(POLICY_KEY))
-            .and_then(|v| EvacuationPolicy::parse(v))
-            .unwrap_or_default();
-        Ok(planner::plan_evacuation(
-            &self.config.host,
-            &obs.host_facts(),
-            &obs.vm_facts(default_policy, &blockers),
-        ))
     }
 
     /// Fills in the plan of every pending dry-run operation from fresh facts; nothing changes.

@@ -6,6 +6,7 @@ mod agent;
 mod client;
 mod completions;
 mod demo;
+mod pool;
 mod xapi;
 
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ enum Command {
     Token(crate::auth_cli::TokenCommand),
     #[command(flatten)]
     Client(Box<client::ClientCommand>),
+    #[command(flatten)]
+    Pool(pool::PoolCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -63,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => crate::serve_cli::main(args),
         Command::Token(cmd) => crate::auth_cli::main(cmd),
         Command::Client(cmd) => client::run(*cmd),
+        Command::Pool(cmd) => pool::run(cmd),
         Command::Completions { shell } => completions::run(shell),
     }
 }

@@ -12,6 +12,7 @@ mod e2e_faults;
 mod e2e_maintenance;
 mod e2e_pools;
 mod native_api;
+mod pool_verbs;
 mod serve_processes;
 mod watch_feed;
 mod xapi_cli;
