@@ -215,6 +215,8 @@ impl Demo {
             xapi_ca_file: None,
             xapi_fingerprint: None,
             state_dir: agent_state_dir(&self.options.data_dir, host),
+            // One process: the control plane's /metrics already shows the agents' metrics.
+            metrics_listen: None,
             concurrency: self.options.concurrency,
             xapi_timeout: Duration::from_secs(30),
             join_timeout: self.options.join_timeout,

@@ -19,4 +19,5 @@ pub mod planner;
 pub mod serve;
 pub mod serve_cli;
 pub mod store;
+pub mod telemetry;
 pub mod xenapi;

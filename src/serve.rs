@@ -2,9 +2,8 @@
 //! SIGINT (SIGHUP reloads the tokens). [`start`] runs the same server in-process on a bound
 //! listener, for tests and `xenpool demo`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -90,28 +89,6 @@ impl ServerHandle {
     }
 }
 
-fn metrics_handle() -> Option<PrometheusHandle> {
-    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let buckets = [
-                0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                30.0, 60.0, 300.0,
-            ];
-            match PrometheusBuilder::new()
-                .set_buckets(&buckets)
-                .and_then(|b| b.install_recorder())
-            {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics recorder not installed; /metrics is unavailable");
-                    None
-                }
-            }
-        })
-        .clone()
-}
-
 /// Starts the server on `listener` with `config` and returns at once.
 pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerHandle, ServeError> {
     let url = match &config.database {
@@ -133,7 +110,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
         tokens: tokens.clone(),
         settings: Arc::new(config.settings.clone()),
         shutdown: shutdown.clone(),
-        metrics: metrics_handle(),
+        metrics: crate::telemetry::prometheus(),
     };
     let poller = {
         let (store, stop, every) = (store.clone(), shutdown.clone(), config.revision_poll);

@@ -30,6 +30,7 @@ struct RawConfig {
     xapi_ca_file: Option<PathBuf>,
     xapi_fingerprint: Option<String>,
     state_dir: PathBuf,
+    metrics_listen: Option<String>,
     #[serde(default = "default_per_host")]
     migrations_per_host: usize,
     #[serde(default = "default_per_pool")]
@@ -87,6 +88,8 @@ pub struct AgentConfig {
     pub xapi_fingerprint: Option<String>,
     /// Directory of the journal.
     pub state_dir: PathBuf,
+    /// Address of the agent's Prometheus `/metrics` listener, if any.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Migration bounds.
     pub concurrency: Concurrency,
     /// Timeout of one XAPI call.
@@ -160,6 +163,14 @@ impl RawConfig {
         }
         let token = read_secret("token_file", &resolve(self.token_file))?;
         let xapi_password = read_secret("xapi_password_file", &resolve(self.xapi_password_file))?;
+        let metrics_listen = self
+            .metrics_listen
+            .map(|a| {
+                a.parse().map_err(|e| {
+                    ConfigError(format!("agent config: `metrics_listen` {a:?} is not an address like 127.0.0.1:9187: {e}"))
+                })
+            })
+            .transpose()?;
         Ok(AgentConfig {
             host: self.host,
             control_url,
@@ -170,6 +181,7 @@ impl RawConfig {
             xapi_ca_file: self.xapi_ca_file.map(resolve),
             xapi_fingerprint: self.xapi_fingerprint,
             state_dir: resolve(self.state_dir),
+            metrics_listen,
             concurrency: Concurrency {
                 per_host: self.migrations_per_host,
                 per_pool: self.migrations_per_pool,

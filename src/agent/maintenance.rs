@@ -187,6 +187,8 @@ pub async fn run_moves(
                 }
             }
         };
+        metrics::counter!("xenpool_agent_migrations_total", "result" => outcome.result.clone())
+            .increment(1);
         progress(&outcome, outcomes.len() + 1, total);
         outcomes.push(outcome);
     }

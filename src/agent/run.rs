@@ -85,6 +85,10 @@ pub struct Agent {
     foreign_error: Option<bool>,
     /// This pass's `operational_state` of the host's pool aggregate.
     pool_state: Option<String>,
+    /// Whether the last pass found nothing to do.
+    converged: bool,
+    /// When the first pass that found work started, until a pass finds none.
+    unconverged_since: Option<std::time::Instant>,
 }
 
 impl Agent {
@@ -131,6 +135,8 @@ impl Agent {
             op_vms: Vec::new(),
             foreign_error: None,
             pool_state: None,
+            converged: false,
+            unconverged_since: None,
             config,
         })
     }
@@ -176,12 +182,22 @@ impl Agent {
             }
         }
         notify_ready();
+        if let Some(addr) = self.config.metrics_listen {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => {
+                    tokio::spawn(serve_metrics(listener));
+                }
+                Err(e) => {
+                    warn!(%addr, error = %e, "cannot listen for /metrics; continuing without")
+                }
+            }
+        }
         let heartbeat = tokio::spawn(heartbeat_loop(self.control.clone(), self.config.heartbeat));
         let mut backoff = Backoff::default();
         let result = loop {
             let next = tokio::select! {
                 _ = &mut shutdown => break Ok(()),
-                outcome = self.pass().instrument(span.clone()) => match outcome {
+                outcome = self.timed_pass().instrument(span.clone()) => match outcome {
                     Ok(next) => { backoff.reset(); next }
                     Err(e) => {
                         warn!(parent: &span, error = %e, "reconcile pass failed");
@@ -238,8 +254,28 @@ impl Agent {
         Ok(session)
     }
 
+    /// One pass, measured: its duration, and the reconcile lag (from the first pass that found
+    /// work to the pass that found none).
+    async fn timed_pass(&mut self) -> Result<Next, AgentError> {
+        let started = std::time::Instant::now();
+        let result = self.pass().await;
+        metrics::histogram!("xenpool_agent_pass_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        match (&result, self.unconverged_since) {
+            (Ok(Next::Watch), Some(since)) if self.converged => {
+                metrics::histogram!("xenpool_agent_reconcile_lag_seconds")
+                    .record(since.elapsed().as_secs_f64());
+                self.unconverged_since = None;
+            }
+            (_, None) if !self.converged => self.unconverged_since = Some(started),
+            _ => {}
+        }
+        result
+    }
+
     /// One reconcile pass.
     async fn pass(&mut self) -> Result<Next, AgentError> {
+        self.converged = false;
         let desired = self.control.desired().await?;
         self.revision = desired.revision;
         let session = self.session().await?;
@@ -283,6 +319,7 @@ impl Agent {
         let aggregate = intent.pools.first().map(|p| p.aggregate.clone());
 
         if step == Step::Converged {
+            self.converged = true;
             self.journal.finish()?;
             self.report_converged(&desired, &obs, aggregate.as_deref())
                 .await?;
@@ -339,6 +376,12 @@ impl Agent {
             )
             .await;
         let outcome = self.execute(&step, &session, &desired, &obs).await;
+        let label = match &outcome {
+            Ok(_) => "ok",
+            Err(StepFailure::Problem(_)) => "refused",
+            Err(StepFailure::Other(_)) => "error",
+        };
+        metrics::counter!("xenpool_agent_steps_total", "step" => step_name(&step), "outcome" => label).increment(1);
         if let Some(name) = &lease {
             let _ = self.control.release_lease(name).await;
         }
@@ -1088,6 +1131,20 @@ async fn heartbeat_loop(control: ControlClient, every: Duration) {
             warn!(error = %e, "heartbeat failed");
         }
         notify_watchdog();
+    }
+}
+
+/// Serves the process's Prometheus metrics on `GET /metrics`.
+pub async fn serve_metrics(listener: tokio::net::TcpListener) {
+    let Some(handle) = crate::telemetry::prometheus() else {
+        return;
+    };
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || std::future::ready(handle.render())),
+    );
+    if let Err(e) = axum::serve(listener, app).await {
+        warn!(error = %e, "metrics listener stopped");
     }
 }
 

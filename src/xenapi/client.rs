@@ -174,10 +174,16 @@ impl Client {
     /// `Value` as a dynamic value.
     pub async fn call(&self, url: &Url, method: &str, params: &[Value]) -> Result<Value> {
         let site = CallSite { method, url };
-        let reply = self
+        let started = std::time::Instant::now();
+        let result = match self
             .post(site, params, self.inner.options.call_timeout, false)
-            .await?;
-        decode_envelope(site, &reply.body, &self.inner.options.limits)
+            .await
+        {
+            Ok(reply) => decode_envelope(site, &reply.body, &self.inner.options.limits),
+            Err(e) => Err(e),
+        };
+        record_call(method, started, &result);
+        result
     }
 
     /// Calls `method` with exactly `params` and decodes `Value` straight into `T`.
@@ -200,8 +206,13 @@ impl Client {
         timeout: Duration,
     ) -> Result<T> {
         let site = CallSite { method, url };
-        let reply = self.post(site, params, timeout, false).await?;
-        decode_envelope_as(site, &reply.body, &self.inner.options.limits)
+        let started = std::time::Instant::now();
+        let result = match self.post(site, params, timeout, false).await {
+            Ok(reply) => decode_envelope_as(site, &reply.body, &self.inner.options.limits),
+            Err(e) => Err(e),
+        };
+        record_call(method, started, &result);
+        result
     }
 
     /// A login call. With a pinned certificate it also asks for the master's certificate
@@ -446,4 +457,21 @@ fn finish<T>(
         }
         None => Err(site.protocol("response struct has no Status member")),
     }
+}
+
+/// Records one call's latency by method and outcome (`ok`, the XAPI error code, or the kind of
+/// failure), and counts XAPI errors by code.
+fn record_call<T>(method: &str, started: std::time::Instant, result: &Result<T>) {
+    let outcome = match result {
+        Ok(_) => "ok".to_owned(),
+        Err(XenApiError::Xapi { code, .. }) => {
+            metrics::counter!("xenpool_xapi_errors_total", "code" => code.to_string()).increment(1);
+            code.to_string()
+        }
+        Err(XenApiError::Timeout { .. }) => "timeout".to_owned(),
+        Err(XenApiError::Tls { .. }) => "tls".to_owned(),
+        Err(_) => "transport".to_owned(),
+    };
+    metrics::histogram!("xenpool_xapi_call_duration_seconds", "method" => method.to_owned(), "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
 }

@@ -20,8 +20,42 @@ async fn forms_a_pool_of_three(db: Db) {
             "metadata {h} = its XAPI uuid"
         );
     }
+    // In one process the control plane's /metrics shows the agents' metrics too.
+    let metrics = reqwest::get(format!("{}/metrics", stack.demo.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for family in [
+        "xenpool_agent_steps_total",
+        "xenpool_agent_pass_duration_seconds",
+        "xenpool_agent_reconcile_lag_seconds",
+        "xenpool_xapi_call_duration_seconds",
+    ] {
+        assert!(metrics.contains(family), "{family} missing from /metrics");
+    }
+    assert!(metrics.contains(r#"step="join""#), "join steps are counted");
     stack.assert_invariants();
     stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_serves_metrics_on_its_own_listener() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(xenpool::agent::run::serve_metrics(listener));
+    metrics::counter!("xenpool_agent_steps_total", "step" => "probe", "outcome" => "ok")
+        .increment(1);
+    let resp = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains(r#"xenpool_agent_steps_total{step="probe",outcome="ok"}"#),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,10 +116,14 @@ async fn removing_a_member_evacuates_it_then_ejects_it() {
         matches!(web.resident_on.as_deref(), Some("xs1" | "xs2")),
         "web moved to a member: {web:?}"
     );
-    assert!(
-        farm.pool_of("xs3").is_some_and(|p| p.members == ["xs3"]),
-        "xs3 is standalone again"
-    );
+    stack
+        .until("xs3 back as a standalone host", || async {
+            let farm = stack.farm();
+            farm.pool_of("xs3")
+                .is_some_and(|p| p.members == ["xs3"])
+                .then_some(())
+        })
+        .await;
     stack.assert_invariants();
     stack.shutdown().await;
 }
