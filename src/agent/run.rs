@@ -543,6 +543,14 @@ impl Agent {
         obs: &Observation,
         for_maintenance: bool,
     ) -> Result<Next, StepFailure> {
+        // A migration still in flight (e.g. started before this agent was restarted) finishes
+        // first; its VM is planned from where it lands.
+        if obs
+            .my_running_vms()
+            .any(|(_, v)| !v.current_operations.is_empty())
+        {
+            return Ok(Next::After(Duration::from_millis(500)));
+        }
         let plan = self.plan(session, desired, obs).await?;
         if !plan.is_complete() {
             return Err(StepFailure::Problem(unplaceable_problem(

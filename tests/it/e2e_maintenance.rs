@@ -1,6 +1,8 @@
 //! End to end against the mock XenServer: maintenance plans, evacuates under memory limits
 //! and hands over the master role; leaving maintenance brings every VM home.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use xenpool_mocks::{FarmOptions, Scenario};
 
@@ -176,6 +178,62 @@ async fn vms_that_cannot_move_are_named_and_nothing_moves() {
         xs1.enabled && xs1.is_master,
         "refused before any side effect: {xs1:?}"
     );
+    stack.assert_invariants();
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_killed_mid_evacuation_finishes_it_after_a_restart() {
+    // Every other duration instant; a migration takes 300 ms per GiB, so the kill lands mid-way.
+    let mut options = crowded_master();
+    options.time_scale = 1.0;
+    options.timings = xenpool_mocks::Timings {
+        fuse: Duration::from_millis(10),
+        xapi_restart: Duration::from_millis(10),
+        member_sync: Duration::from_millis(10),
+        reboot: Duration::from_millis(10),
+        migrate_per_gib: Duration::from_millis(300),
+        designate: Duration::from_millis(10),
+        ..Default::default()
+    };
+    let mut stack = Stack::start(Db::Sqlite, options).await;
+    stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
+    let (status, op) = stack
+        .call(
+            "PUT",
+            "/v1/hosts/xs1/maintenance",
+            json!({ "enabled": true }),
+        )
+        .await;
+    assert_eq!(status, 202, "{op}");
+    stack
+        .until("the first migration under way", || async {
+            let farm = stack.farm();
+            farm.calls
+                .values()
+                .any(|m| m.keys().any(|k| k.contains("pool_migrate")))
+                .then_some(())
+        })
+        .await;
+    stack.demo.kill_agent("xs1");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    stack.demo.start_agent("xs1").expect("agent restarts");
+    stack
+        .until("every VM off xs1", || async {
+            let farm = stack.farm();
+            let off = farm.vms.iter().all(|v| {
+                v.resident_on.as_deref().is_some_and(|h| h != "xs1") && v.power_state == "Running"
+            });
+            (off && farm.vms.len() == 5).then_some(())
+        })
+        .await;
+    let id = op["id"].as_i64().unwrap();
+    stack
+        .until("the operation finished after the restart", || async {
+            let op = stack.get(&format!("/v1/operations/{id}")).await;
+            (op["state"] == "succeeded").then_some(())
+        })
+        .await;
     stack.assert_invariants();
     stack.shutdown().await;
 }
