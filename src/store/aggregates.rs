@@ -2,10 +2,12 @@
 //! zone), each change in one [`WriteTx`](super::WriteTx).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
+use super::snapshot::Snapshot;
 use super::{
     AggRef, Aggregate, HostPoolState, NewEvent, PoolStatus, Result, Store, StoreError, AZ_KEY,
 };
@@ -22,14 +24,40 @@ pub enum ZoneRules {
 impl Store {
     /// All aggregates in id order.
     pub async fn list_aggregates(&self) -> Result<Vec<Aggregate>> {
+        let current = self.refresh_revision().await?;
+        if let Some(s) = self.snapshots().at(current) {
+            return Ok(s.aggregates.to_vec());
+        }
         let mut tx = self.read().await?;
+        let revision: i64 = sqlx::query_scalar(super::REVISION_SQL)
+            .fetch_one(&mut *tx)
+            .await?;
         let all = load(&mut tx, None).await?;
         tx.commit().await?;
-        Ok(all)
+        self.publish(revision);
+        let snap = Arc::new(Snapshot {
+            revision,
+            aggregates: Arc::new(all),
+        });
+        self.snapshots().offer(snap.clone());
+        Ok(snap.aggregates.to_vec())
     }
 
     /// One aggregate.
     pub async fn get_aggregate(&self, r: &AggRef) -> Result<Aggregate> {
+        let current = self.refresh_revision().await?;
+        if let Some(s) = self.snapshots().at(current) {
+            return s
+                .aggregates
+                .iter()
+                .find(|a| match r {
+                    AggRef::Id(id) => a.id == *id,
+                    AggRef::Uuid(u) => &a.uuid == u,
+                    AggRef::Name(n) => &a.name == n,
+                })
+                .cloned()
+                .ok_or_else(|| StoreError::AggregateNotFound(r.to_string()));
+        }
         let mut tx = self.read().await?;
         let id = resolve(&mut tx, r).await?;
         let agg = load_one(&mut tx, id).await?;
@@ -78,7 +106,19 @@ impl Store {
             details: json!({"id": id, "uuid": uuid, "availability_zone": az, "metadata": metadata}),
         })
         .await?;
-        let agg = load_one(w.conn(), id).await?;
+        // Exactly what a reload would read: the row and metadata just written, no members yet.
+        let agg = Aggregate {
+            id,
+            uuid,
+            name: name.to_string(),
+            availability_zone: az.map(str::to_string),
+            hosts: Vec::new(),
+            metadata: metadata.clone(),
+            created_at: w.now,
+            updated_at: None,
+            changed_at: w.now,
+            status: None,
+        };
         w.commit().await?;
         Ok(agg)
     }
@@ -202,7 +242,7 @@ impl Store {
         let mut w = self.write(actor).await?;
         require_host(w.conn(), host).await?;
         let id = resolve(w.conn(), r).await?;
-        let agg = load_one(w.conn(), id).await?;
+        let mut agg = load_one(w.conn(), id).await?;
         if let Some(az) = &agg.availability_zone {
             let zones = conflicting_zones(w.conn(), id, Members::One(host), az).await?;
             if !zones.is_empty() {
@@ -236,7 +276,9 @@ impl Store {
             details: json!({"id": id}),
         })
         .await?;
-        let agg = load_one(w.conn(), id).await?;
+        // The new member row has the highest id, so a reload would list it last.
+        agg.hosts.push(host.to_string());
+        agg.changed_at = w.now;
         w.commit().await?;
         Ok(agg)
     }
@@ -370,11 +412,12 @@ pub(crate) async fn apply_metadata(
             }
         }
     }
-    touch(w, id).await?;
-    let name: String = sqlx::query_scalar("SELECT name FROM aggregates WHERE id = $1")
-        .bind(id)
-        .fetch_one(w.conn())
-        .await?;
+    let name: String =
+        sqlx::query_scalar("UPDATE aggregates SET changed_at = $1 WHERE id = $2 RETURNING name")
+            .bind(w.now)
+            .bind(id)
+            .fetch_one(w.conn())
+            .await?;
     w.event(NewEvent {
         kind: "aggregate.metadata_set",
         aggregate: Some(&name),
@@ -496,10 +539,11 @@ pub(crate) async fn load_one(conn: &mut AnyConnection, id: i64) -> Result<Aggreg
         .ok_or_else(|| StoreError::AggregateNotFound(id.to_string()))
 }
 
-/// Loads all aggregates (or the one with `id`) with members, metadata and status.
+/// Loads all aggregates (or the one with `id`) with members, metadata and status, in three
+/// statements: aggregates with their pool status, members with metadata, member states.
 pub(crate) async fn load(conn: &mut AnyConnection, id: Option<i64>) -> Result<Vec<Aggregate>> {
     let (w_agg, w_rel) = match id {
-        Some(_) => ("WHERE id = $1", "WHERE aggregate_id = $1"),
+        Some(_) => ("WHERE a.id = $1", "WHERE aggregate_id = $1"),
         None => ("", ""),
     };
     macro_rules! fetch {
@@ -514,14 +558,32 @@ pub(crate) async fn load(conn: &mut AnyConnection, id: Option<i64>) -> Result<Ve
         }};
     }
     let rows = fetch!(format!(
-        "SELECT id, uuid, name, availability_zone, created_at, updated_at, changed_at \
-         FROM aggregates {w_agg} ORDER BY id"
+        "SELECT a.id, a.uuid, a.name, a.availability_zone, a.created_at, a.updated_at, a.changed_at, \
+         ps.operational_state, ps.error, ps.updated_at \
+         FROM aggregates a LEFT JOIN pool_status ps ON ps.aggregate_id = a.id {w_agg} ORDER BY a.id"
     ));
     let mut out: Vec<Aggregate> = Vec::with_capacity(rows.len());
     let mut index = BTreeMap::new();
     for r in &rows {
         let id: i64 = r.try_get(0)?;
         index.insert(id, out.len());
+        // pool_status.updated_at is NOT NULL, so NULL here means the aggregate has no row.
+        let status_at: Option<i64> = r.try_get(9)?;
+        let status = match status_at {
+            Some(updated_at) => {
+                let error: Option<String> = r.try_get(8)?;
+                Some(PoolStatus {
+                    operational_state: r.try_get(7)?,
+                    error: error
+                        .map(|e| serde_json::from_str(&e))
+                        .transpose()
+                        .map_err(StoreError::json)?,
+                    hosts: BTreeMap::new(),
+                    updated_at,
+                })
+            }
+            None => None,
+        };
         out.push(Aggregate {
             id,
             uuid: r.try_get(1)?,
@@ -532,38 +594,24 @@ pub(crate) async fn load(conn: &mut AnyConnection, id: Option<i64>) -> Result<Ve
             created_at: r.try_get(4)?,
             updated_at: r.try_get(5)?,
             changed_at: r.try_get(6)?,
-            status: None,
+            status,
         });
     }
     let slot = |agg_id: i64| index.get(&agg_id).copied();
+    // Members (value NULL, in the order they were added) and metadata (value NOT NULL) together.
     for r in fetch!(format!(
-        "SELECT aggregate_id, host FROM aggregate_hosts {w_rel} ORDER BY id"
+        "SELECT aggregate_id, 0 AS part, id AS ord, host AS k, NULL AS v FROM aggregate_hosts {w_rel} \
+         UNION ALL SELECT aggregate_id, 1, 0, key, value FROM aggregate_metadata {w_rel} \
+         ORDER BY part, ord"
     )) {
         if let Some(i) = slot(r.try_get(0)?) {
-            out[i].hosts.push(r.try_get(1)?);
-        }
-    }
-    for r in fetch!(format!(
-        "SELECT aggregate_id, key, value FROM aggregate_metadata {w_rel}"
-    )) {
-        if let Some(i) = slot(r.try_get(0)?) {
-            out[i].metadata.insert(r.try_get(1)?, r.try_get(2)?);
-        }
-    }
-    for r in fetch!(format!(
-        "SELECT aggregate_id, operational_state, error, updated_at FROM pool_status {w_rel}"
-    )) {
-        if let Some(i) = slot(r.try_get(0)?) {
-            let error: Option<String> = r.try_get(2)?;
-            out[i].status = Some(PoolStatus {
-                operational_state: r.try_get(1)?,
-                error: error
-                    .map(|e| serde_json::from_str(&e))
-                    .transpose()
-                    .map_err(StoreError::json)?,
-                hosts: BTreeMap::new(),
-                updated_at: r.try_get(3)?,
-            });
+            let key: String = r.try_get(3)?;
+            match r.try_get::<Option<String>, _>(4)? {
+                Some(value) => {
+                    out[i].metadata.insert(key, value);
+                }
+                None => out[i].hosts.push(key),
+            }
         }
     }
     for r in fetch!(format!(

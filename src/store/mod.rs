@@ -20,6 +20,7 @@ mod leases;
 mod model;
 mod operations;
 mod report;
+mod snapshot;
 mod time;
 
 use std::path::Path;
@@ -40,6 +41,9 @@ pub use time::{now_micros, Micros};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Reads the committed revision.
+const REVISION_SQL: &str = "SELECT revision FROM meta WHERE id = 1";
 
 /// Result of a store call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -75,6 +79,7 @@ struct Inner {
     backend: Backend,
     writer: Mutex<()>,
     revision: watch::Sender<i64>,
+    snapshot: snapshot::SnapshotCache,
 }
 
 impl Store {
@@ -143,6 +148,7 @@ impl Store {
                 backend,
                 writer: Mutex::new(()),
                 revision,
+                snapshot: snapshot::SnapshotCache::default(),
             }),
         })
     }
@@ -174,7 +180,7 @@ impl Store {
     /// Reads the revision from the database, publishes it to local watchers and returns it.
     /// Polling this is how a replica notices commits made by other replicas.
     pub async fn refresh_revision(&self) -> Result<i64> {
-        let rev: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
+        let rev: i64 = sqlx::query_scalar(REVISION_SQL)
             .fetch_one(&self.inner.pool)
             .await?;
         self.publish(rev);
@@ -205,6 +211,10 @@ impl Store {
                 false
             }
         });
+    }
+
+    pub(crate) fn snapshots(&self) -> &snapshot::SnapshotCache {
+        &self.inner.snapshot
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
