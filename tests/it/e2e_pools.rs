@@ -21,7 +21,9 @@ async fn forms_a_pool_of_three(db: Db) {
         );
     }
     // In one process the control plane's /metrics shows the agents' metrics too.
-    let metrics = reqwest::get(format!("{}/metrics", stack.demo.url()))
+    let metrics = crate::support::server::client()
+        .get(format!("{}/metrics", stack.demo.url()))
+        .send()
         .await
         .unwrap()
         .text()
@@ -47,7 +49,9 @@ async fn the_agent_serves_metrics_on_its_own_listener() {
     tokio::spawn(xenpool::agent::run::serve_metrics(listener));
     metrics::counter!("xenpool_agent_steps_total", "step" => "probe", "outcome" => "ok")
         .increment(1);
-    let resp = reqwest::get(format!("http://{addr}/metrics"))
+    let resp = crate::support::server::client()
+        .get(format!("http://{addr}/metrics"))
+        .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);

@@ -41,7 +41,7 @@ impl Stack {
         let demo = Demo::start(options).await.expect("demo stack starts");
         let stack = Stack {
             demo,
-            http: reqwest::Client::new(),
+            http: super::server::client(),
             _dir: dir,
         };
         let hosts = stack.demo.hosts().len();
