@@ -11,7 +11,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::planner::Concurrency;
-use crate::xenapi::Password;
+use crate::xenapi::{
+    Client, ClientOptions, Credentials, Fingerprint, Password, TlsTrust, XenApiError,
+};
 
 /// Prefix of the environment variables that override file keys.
 pub const ENV_PREFIX: &str = "XENPOOL_AGENT_";
@@ -100,6 +102,42 @@ pub struct AgentConfig {
     pub heartbeat: Duration,
     /// Minimum time between two handovers by this agent.
     pub handover_cooldown: Duration,
+}
+
+impl AgentConfig {
+    /// A XenAPI client with this config's TLS trust (CA file, pinned fingerprint, or the
+    /// default verification) and call timeout.
+    pub fn xapi_client(&self) -> Result<Client, XenApiError> {
+        let trust = match (&self.xapi_ca_file, &self.xapi_fingerprint) {
+            (Some(ca), _) => TlsTrust::CaFile(ca.clone()),
+            (None, Some(fp)) => TlsTrust::Pinned(fp.parse::<Fingerprint>().map_err(|e| {
+                XenApiError::Config(format!("agent config: `xapi_fingerprint`: {e}"))
+            })?),
+            (None, None) => TlsTrust::default(),
+        };
+        Client::new(ClientOptions {
+            trust,
+            call_timeout: self.xapi_timeout,
+            ..ClientOptions::default()
+        })
+    }
+
+    /// The XAPI user name and password.
+    pub fn xapi_credentials(&self) -> Credentials {
+        Credentials {
+            username: self.xapi_username.clone(),
+            password: self.xapi_password.clone(),
+        }
+    }
+
+    /// This host's management address: the host part of `xapi_url`, without IPv6 brackets.
+    pub fn xapi_address(&self) -> String {
+        self.xapi_url
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_owned()
+    }
 }
 
 /// A configuration problem, naming the key or file and the fix.

@@ -21,9 +21,7 @@ use crate::api::native::types::{Desired, HostState, OperationUpdate, Report, VmR
 use crate::planner::{
     self, next_step, EvacuationPolicy, Intent, MemberIntent, PoolIntent, Problem, Step,
 };
-use crate::xenapi::{
-    Client, ClientOptions, Credentials, ErrorCode, Fingerprint, Session, TlsTrust, XenApiError,
-};
+use crate::xenapi::{Client, Credentials, ErrorCode, Session, XenApiError};
 
 /// Metadata key that asks for `pool.join_force`.
 pub const JOIN_FORCE_KEY: &str = "xenpool_join_force";
@@ -94,23 +92,7 @@ pub struct Agent {
 impl Agent {
     /// Builds the agent from a validated configuration (nothing is contacted yet).
     pub fn new(config: AgentConfig) -> Result<Agent, AgentError> {
-        let trust = match (&config.xapi_ca_file, &config.xapi_fingerprint) {
-            (Some(ca), _) => TlsTrust::CaFile(ca.clone()),
-            (None, Some(fp)) => TlsTrust::Pinned(fp.parse::<Fingerprint>().map_err(|e| {
-                AgentError::Config(format!("agent config: `xapi_fingerprint`: {e}"))
-            })?),
-            (None, None) => TlsTrust::default(),
-        };
-        let client = Client::new(ClientOptions {
-            trust,
-            call_timeout: config.xapi_timeout,
-            ..ClientOptions::default()
-        })?;
-        let address = config
-            .xapi_url
-            .host_str()
-            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
-            .ok_or_else(|| AgentError::Config("agent config: `xapi_url` has no host".into()))?;
+        let client = config.xapi_client()?;
         let control = ControlClient::new(
             config.control_url.clone(),
             config.token.clone(),
@@ -118,13 +100,10 @@ impl Agent {
         )?;
         let journal = Journal::open(&config.state_dir)?;
         Ok(Agent {
-            credentials: Credentials {
-                username: config.xapi_username.clone(),
-                password: config.xapi_password.clone(),
-            },
+            credentials: config.xapi_credentials(),
             identity: Identity {
                 name: config.host.clone(),
-                address,
+                address: config.xapi_address(),
             },
             control,
             client,

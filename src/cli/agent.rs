@@ -29,15 +29,9 @@ pub fn run(args: AgentArgs) -> ExitCode {
         }
     };
     // One thread: the agent mostly waits, and dom0 memory is scarce.
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::current_thread_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("xenpool agent: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
+        Err(code) => return code,
     };
     rt.block_on(async move {
         let mut agent = match Agent::new(config) {

@@ -71,6 +71,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A single-threaded tokio runtime for a command that mostly waits on the network; on failure
+/// the message is printed and exit code 3 returned.
+pub(crate) fn current_thread_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("xenpool: cannot start the async runtime: {e}");
+            ExitCode::from(3)
+        })
+}
+
 /// Logs to stderr at `RUST_LOG` (default `info`); stdout stays for results.
 pub(crate) fn init_tracing() {
     let _ = tracing_subscriber::fmt()

@@ -10,9 +10,7 @@ use crate::agent::config::AgentConfig;
 use crate::agent::maintenance::{self, RunLimits};
 use crate::agent::observe::{observe, Identity, Observation};
 use crate::planner::EvacuationPolicy;
-use crate::xenapi::{
-    Client, ClientOptions, Credentials, Fingerprint, Session, TlsTrust, XenApiError,
-};
+use crate::xenapi::{Session, XenApiError};
 
 /// Where the credentials come from.
 #[derive(Debug, clap::Args)]
@@ -73,15 +71,9 @@ pub fn run(command: PoolCommand) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::current_thread_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("xenpool: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
+        Err(code) => return code,
     };
     match rt.block_on(execute(command, &config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,33 +109,13 @@ impl From<XenApiError> for Failure {
 }
 
 async fn execute(command: PoolCommand, config: &AgentConfig) -> Result<(), Failure> {
-    let trust = match (&config.xapi_ca_file, &config.xapi_fingerprint) {
-        (Some(ca), _) => TlsTrust::CaFile(ca.clone()),
-        (None, Some(fp)) => TlsTrust::Pinned(
-            fp.parse::<Fingerprint>()
-                .map_err(|e| Failure::Usage(format!("agent config: `xapi_fingerprint`: {e}")))?,
-        ),
-        (None, None) => TlsTrust::default(),
-    };
-    let client = Client::new(ClientOptions {
-        trust,
-        call_timeout: config.xapi_timeout,
-        ..ClientOptions::default()
-    })?;
-    let credentials = Credentials {
-        username: config.xapi_username.clone(),
-        password: config.xapi_password.clone(),
-    };
+    let client = config.xapi_client()?;
+    let credentials = config.xapi_credentials();
     let session =
         Session::login_with_password(client, config.xapi_url.clone(), credentials.clone()).await?;
     let identity = Identity {
         name: config.host.clone(),
-        address: config
-            .xapi_url
-            .host_str()
-            .unwrap_or_default()
-            .trim_matches(['[', ']'])
-            .to_owned(),
+        address: config.xapi_address(),
     };
     let obs = observe(&session, &identity, &Default::default()).await?;
     let result = match command {

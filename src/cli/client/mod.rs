@@ -18,15 +18,9 @@ use error::ClientError;
 
 /// Runs one client verb to completion and prints its output or error.
 pub fn run(cmd: ClientCommand) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::current_thread_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("xenpool: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(verbs::execute(&cmd)) {
         Ok(text) => print_stdout(&text),
