@@ -280,16 +280,11 @@ pub async fn rebalance(
     obs: &Observation,
     plan: RebalancePlan,
     limits: RunLimits,
-    mut progress: impl FnMut(&VmOutcome, usize, usize),
 ) -> Vec<VmOutcome> {
     let total = plan.moves().count() + plan.starts.len();
     let mut outcomes: Vec<VmOutcome> = Vec::with_capacity(total);
     for wave in plan.waves {
-        let done = outcomes.len();
-        let wave_outcomes = run_moves(session, obs, wave, limits, None, |o, n, _| {
-            progress(o, done + n, total)
-        })
-        .await;
+        let wave_outcomes = run_moves(session, obs, wave, limits, None, |_, _, _| {}).await;
         for outcome in &wave_outcomes {
             if outcome.result == "migrated" {
                 if let Some((reference, _)) = obs.vm(&outcome.uuid) {
@@ -335,7 +330,6 @@ pub async fn rebalance(
             result: if result.is_ok() { "started" } else { "failed" }.into(),
             error: result.err().map(|e| obs.ref_names().describe(&e)),
         };
-        progress(&outcome, outcomes.len() + 1, total);
         outcomes.push(outcome);
     }
     outcomes

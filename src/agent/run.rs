@@ -543,28 +543,23 @@ impl Agent {
             concurrency: self.config.concurrency,
             migration_timeout: self.config.xapi_timeout * 10,
         };
-        let op = maintenance_operation(desired).map(|o| o.id);
-        let control = self.control.clone();
-        let mut updates = Vec::new();
         let moved = maintenance::run_moves(
             session,
             obs,
             plan.moves.clone(),
             limits,
             for_maintenance.then_some(home.as_str()),
-            |_, done, total| {
-                updates.push(done as f64 / total.max(1) as f64);
-            },
+            |_, _, _| {},
         )
         .await;
         outcomes.extend(moved);
-        if let (Some(id), Some(progress)) = (op, updates.last()) {
+        if let (Some(op), false) = (maintenance_operation(desired), outcomes.is_empty()) {
             let update = OperationUpdate {
-                progress: Some(*progress),
+                progress: Some(1.0),
                 vms: Some(vm_results(&outcomes)),
                 ..operation_update()
             };
-            let _ = control.update_operation(id, &update).await;
+            let _ = self.control.update_operation(op.id, &update).await;
         }
         self.op_vms.extend(outcomes.iter().cloned());
         let failed: Vec<&VmOutcome> = outcomes.iter().filter(|o| o.result == "failed").collect();
@@ -614,7 +609,7 @@ impl Agent {
             concurrency: self.config.concurrency,
             migration_timeout: self.config.xapi_timeout * 10,
         };
-        let outcomes = maintenance::rebalance(session, obs, plan, limits, |_, _, _| {}).await;
+        let outcomes = maintenance::rebalance(session, obs, plan, limits).await;
         let names = obs.ref_names();
         let me_ref = obs.my_host().reference.clone();
         session
