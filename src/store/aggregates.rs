@@ -1,5 +1,6 @@
 //! Aggregates: membership, metadata and the availability-zone rule (a host is in at most one
-//! zone), each change in one [`WriteTx`](super::WriteTx).
+//! zone). Reads come from the in-memory [`Snapshot`]; every change is judged against it and
+//! written by the batched writer ([`Store::change`]), each in one transaction.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
+use super::batch::{Arg, Draft};
 use super::snapshot::Snapshot;
 use super::{
     AggRef, Aggregate, HostPoolState, NewEvent, PoolStatus, Result, Store, StoreError, AZ_KEY,
@@ -24,45 +26,18 @@ pub enum ZoneRules {
 impl Store {
     /// All aggregates in id order.
     pub async fn list_aggregates(&self) -> Result<Vec<Aggregate>> {
-        let current = self.refresh_revision().await?;
-        if let Some(s) = self.snapshots().at(current) {
-            return Ok(s.aggregates.to_vec());
-        }
-        let mut tx = self.read().await?;
-        let revision: i64 = sqlx::query_scalar(super::REVISION_SQL)
-            .fetch_one(&mut *tx)
-            .await?;
-        let all = load(&mut tx, None).await?;
-        tx.commit().await?;
-        self.publish(revision);
-        let snap = Arc::new(Snapshot {
-            revision,
-            aggregates: Arc::new(all),
-        });
-        self.snapshots().offer(snap.clone());
-        Ok(snap.aggregates.to_vec())
+        let snap = self.snapshot().await?;
+        Ok(snap
+            .aggregates
+            .values()
+            .map(|a| Aggregate::clone(a))
+            .collect())
     }
 
     /// One aggregate.
     pub async fn get_aggregate(&self, r: &AggRef) -> Result<Aggregate> {
-        let current = self.refresh_revision().await?;
-        if let Some(s) = self.snapshots().at(current) {
-            return s
-                .aggregates
-                .iter()
-                .find(|a| match r {
-                    AggRef::Id(id) => a.id == *id,
-                    AggRef::Uuid(u) => &a.uuid == u,
-                    AggRef::Name(n) => &a.name == n,
-                })
-                .cloned()
-                .ok_or_else(|| StoreError::AggregateNotFound(r.to_string()));
-        }
-        let mut tx = self.read().await?;
-        let id = resolve(&mut tx, r).await?;
-        let agg = load_one(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(agg)
+        let snap = self.snapshot().await?;
+        snap.find(r).map(|a| Aggregate::clone(a))
     }
 
     /// Creates an aggregate; `az` becomes its zone, `metadata` its other keys.
@@ -74,53 +49,51 @@ impl Store {
         az: Option<&str>,
         metadata: &BTreeMap<String, String>,
     ) -> Result<Aggregate> {
-        let mut w = self.write(actor).await?;
-        if name_taken(w.conn(), name, None).await? {
-            return Err(StoreError::AggregateNameExists(name.to_string()));
-        }
-        let uuid = uuid::Uuid::new_v4().to_string();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO aggregates (uuid, name, availability_zone, created_at, updated_at, changed_at) \
-             VALUES ($1, $2, $3, $4, NULL, $4) RETURNING id",
-        )
-        .bind(&uuid)
-        .bind(name)
-        .bind(az)
-        .bind(w.now)
-        .fetch_one(w.conn())
-        .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::AggregateNameExists(name.to_string())
+        let (name, az, metadata) = (name.to_string(), az.map(str::to_string), metadata.clone());
+        self.change(actor, move |d| {
+            if d.state.name_taken(&name, None) {
+                return Err(StoreError::AggregateNameExists(name.clone()));
             }
-            e => e.into(),
-        })?;
-        for (k, v) in metadata {
-            upsert_metadata(w.conn(), id, k, v).await?;
-        }
-        w.event(NewEvent {
-            kind: "aggregate.created",
-            aggregate: Some(name),
-            host: None,
-            message: format!("aggregate {name} created"),
-            details: json!({"id": id, "uuid": uuid, "availability_zone": az, "metadata": metadata}),
+            let id = d.state.next_aggregate_id;
+            d.state.next_aggregate_id += 1;
+            let uuid = uuid::Uuid::new_v4().to_string();
+            d.exec(
+                "INSERT INTO aggregates (id, uuid, name, availability_zone, created_at, updated_at, changed_at) \
+                 VALUES ($1, $2, $3, $4, $5, NULL, $5)",
+                vec![
+                    id.into(),
+                    uuid.as_str().into(),
+                    name.as_str().into(),
+                    az.as_deref().into(),
+                    d.now.into(),
+                ],
+            );
+            d.event(NewEvent {
+                kind: "aggregate.created",
+                aggregate: Some(&name),
+                host: None,
+                message: format!("aggregate {name} created"),
+                details: json!({"id": id, "uuid": uuid, "availability_zone": az, "metadata": metadata}),
+            });
+            let agg = Aggregate {
+                id,
+                uuid,
+                name: name.clone(),
+                availability_zone: az.clone(),
+                hosts: Vec::new(),
+                metadata: metadata.clone(),
+                created_at: d.now,
+                updated_at: None,
+                changed_at: d.now,
+                status: None,
+            };
+            d.state.aggregates.insert(id, Arc::new(agg.clone()));
+            for (k, v) in &metadata {
+                upsert_metadata(d, id, k, v);
+            }
+            Ok(agg)
         })
-        .await?;
-        // Exactly what a reload would read: the row and metadata just written, no members yet.
-        let agg = Aggregate {
-            id,
-            uuid,
-            name: name.to_string(),
-            availability_zone: az.map(str::to_string),
-            hosts: Vec::new(),
-            metadata: metadata.clone(),
-            created_at: w.now,
-            updated_at: None,
-            changed_at: w.now,
-            status: None,
-        };
-        w.commit().await?;
-        Ok(agg)
+        .await
     }
 
     /// Renames and/or re-zones an aggregate in one transaction. `az`: `None` leaves the zone,
@@ -134,48 +107,43 @@ impl Store {
         az: Option<Option<&str>>,
         rules: ZoneRules,
     ) -> Result<Aggregate> {
-        let mut w = self.write(actor).await?;
-        let id = resolve(w.conn(), r).await?;
-        let mut changed = false;
-        if let Some(name) = name {
-            let current: String = sqlx::query_scalar("SELECT name FROM aggregates WHERE id = $1")
-                .bind(id)
-                .fetch_one(w.conn())
-                .await?;
-            if current != name {
-                if name_taken(w.conn(), name, Some(id)).await? {
-                    return Err(StoreError::AggregateNameExists(name.to_string()));
+        let r = r.clone();
+        let name = name.map(str::to_string);
+        let az = az.map(|z| z.map(str::to_string));
+        self.change(actor, move |d| {
+            let id = d.state.find(&r)?.id;
+            if let Some(name) = &name {
+                let current = d.state.aggregates[&id].name.clone();
+                if &current != name {
+                    if d.state.name_taken(name, Some(id)) {
+                        return Err(StoreError::AggregateNameExists(name.clone()));
+                    }
+                    d.exec(
+                        "UPDATE aggregates SET name = $1, updated_at = $2, changed_at = $2 WHERE id = $3",
+                        vec![name.as_str().into(), d.now.into(), id.into()],
+                    );
+                    d.event(NewEvent {
+                        kind: "aggregate.updated",
+                        aggregate: Some(name),
+                        host: None,
+                        message: format!("aggregate {current} renamed to {name}"),
+                        details: json!({"id": id, "old_name": current, "name": name}),
+                    });
+                    let now = d.now;
+                    let agg = edit(d.state, id);
+                    agg.name = name.clone();
+                    agg.updated_at = Some(now);
+                    agg.changed_at = now;
                 }
-                sqlx::query(
-                    "UPDATE aggregates SET name = $1, updated_at = $2, changed_at = $2 WHERE id = $3",
-                )
-                .bind(name)
-                .bind(w.now)
-                .bind(id)
-                .execute(w.conn())
-                .await?;
-                w.event(NewEvent {
-                    kind: "aggregate.updated",
-                    aggregate: Some(name),
-                    host: None,
-                    message: format!("aggregate {current} renamed to {name}"),
-                    details: json!({"id": id, "old_name": current, "name": name}),
-                })
-                .await?;
-                changed = true;
             }
-        }
-        if let Some(az) = az {
-            let mut changes = BTreeMap::new();
-            changes.insert(AZ_KEY.to_string(), az.map(str::to_string));
-            apply_metadata(&mut w, id, &changes, rules).await?;
-            changed = true;
-        }
-        let agg = load_one(w.conn(), id).await?;
-        if changed {
-            w.commit().await?;
-        }
-        Ok(agg)
+            if let Some(az) = &az {
+                let mut changes = BTreeMap::new();
+                changes.insert(AZ_KEY.to_string(), az.clone());
+                apply_metadata(d, id, &changes, rules)?;
+            }
+            Ok(Aggregate::clone(&d.state.aggregates[&id]))
+        })
+        .await
     }
 
     /// Merges `changes` into the metadata: a `None` value deletes the key (a missing key is
@@ -188,45 +156,48 @@ impl Store {
         changes: &BTreeMap<String, Option<String>>,
         rules: ZoneRules,
     ) -> Result<Aggregate> {
-        let mut w = self.write(actor).await?;
-        let id = resolve(w.conn(), r).await?;
-        apply_metadata(&mut w, id, changes, rules).await?;
-        let agg = load_one(w.conn(), id).await?;
-        w.commit().await?;
-        Ok(agg)
+        let (r, changes) = (r.clone(), changes.clone());
+        self.change(actor, move |d| {
+            let id = d.state.find(&r)?.id;
+            apply_metadata(d, id, &changes, rules)?;
+            Ok(Aggregate::clone(&d.state.aggregates[&id]))
+        })
+        .await
     }
 
     /// Deletes an empty aggregate.
     #[tracing::instrument(skip_all, fields(aggregate = %r, actor = %actor))]
     pub async fn delete_aggregate(&self, actor: &str, r: &AggRef) -> Result<()> {
-        let mut w = self.write(actor).await?;
-        let id = resolve(w.conn(), r).await?;
-        let agg = load_one(w.conn(), id).await?;
-        if !agg.hosts.is_empty() {
-            return Err(StoreError::AggregateNotEmpty {
-                aggregate_id: id,
-                hosts: agg.hosts,
+        let r = r.clone();
+        self.change(actor, move |d| {
+            let agg = d.state.find(&r)?.clone();
+            let id = agg.id;
+            if !agg.hosts.is_empty() {
+                return Err(StoreError::AggregateNotEmpty {
+                    aggregate_id: id,
+                    hosts: agg.hosts.clone(),
+                });
+            }
+            for sql in [
+                "DELETE FROM aggregate_metadata WHERE aggregate_id = $1",
+                "DELETE FROM pool_status WHERE aggregate_id = $1",
+                "DELETE FROM pool_host_status WHERE aggregate_id = $1",
+                "DELETE FROM aggregates WHERE id = $1",
+            ] {
+                d.exec(sql, vec![id.into()]);
+            }
+            d.event(NewEvent {
+                kind: "aggregate.deleted",
+                aggregate: Some(&agg.name),
+                host: None,
+                message: format!("aggregate {} deleted", agg.name),
+                details: json!({"id": id, "uuid": agg.uuid}),
             });
-        }
-        for table in ["aggregate_metadata", "pool_status", "pool_host_status"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE aggregate_id = $1"))
-                .bind(id)
-                .execute(w.conn())
-                .await?;
-        }
-        sqlx::query("DELETE FROM aggregates WHERE id = $1")
-            .bind(id)
-            .execute(w.conn())
-            .await?;
-        w.event(NewEvent {
-            kind: "aggregate.deleted",
-            aggregate: Some(&agg.name),
-            host: None,
-            message: format!("aggregate {} deleted", agg.name),
-            details: json!({"id": id, "uuid": agg.uuid}),
+            d.state.aggregates.remove(&id);
+            d.state.pool_rows.remove(&id);
+            Ok(())
         })
-        .await?;
-        w.commit().await
+        .await
     }
 
     /// Adds a registered host. Checks in Nova's order: host, aggregate, zone conflict,
@@ -239,126 +210,139 @@ impl Store {
         host: &str,
         idempotent: bool,
     ) -> Result<Aggregate> {
-        let mut w = self.write(actor).await?;
-        require_host(w.conn(), host).await?;
-        let id = resolve(w.conn(), r).await?;
-        let mut agg = load_one(w.conn(), id).await?;
-        if let Some(az) = &agg.availability_zone {
-            let zones = conflicting_zones(w.conn(), id, Members::One(host), az).await?;
-            if !zones.is_empty() {
-                return Err(StoreError::AzConflict {
+        let (r, host) = (r.clone(), host.to_string());
+        self.change(actor, move |d| {
+            require_host(d.state, &host)?;
+            let agg = d.state.find(&r)?.clone();
+            let id = agg.id;
+            if let Some(az) = &agg.availability_zone {
+                let zones = conflicting_zones(d.state, id, std::slice::from_ref(&host), az);
+                if !zones.is_empty() {
+                    return Err(StoreError::AzConflict {
+                        aggregate_id: id,
+                        hosts: vec![host.clone()],
+                        zones,
+                    });
+                }
+            }
+            if agg.hosts.contains(&host) {
+                if idempotent {
+                    return Ok(Aggregate::clone(&agg));
+                }
+                return Err(StoreError::AggregateHostExists {
                     aggregate_id: id,
-                    hosts: vec![host.to_string()],
-                    zones,
+                    host: host.clone(),
                 });
             }
-        }
-        if agg.hosts.iter().any(|h| h == host) {
-            if idempotent {
-                return Ok(agg);
-            }
-            return Err(StoreError::AggregateHostExists {
-                aggregate_id: id,
-                host: host.to_string(),
+            d.exec(
+                "INSERT INTO aggregate_hosts (aggregate_id, host) VALUES ($1, $2)",
+                vec![id.into(), host.as_str().into()],
+            );
+            touch(d, id);
+            d.event(NewEvent {
+                kind: "aggregate.host_added",
+                aggregate: Some(&agg.name),
+                host: Some(&host),
+                message: format!("host {host} added to aggregate {}", agg.name),
+                details: json!({"id": id}),
             });
-        }
-        sqlx::query("INSERT INTO aggregate_hosts (aggregate_id, host) VALUES ($1, $2)")
-            .bind(id)
-            .bind(host)
-            .execute(w.conn())
-            .await?;
-        touch(&mut w, id).await?;
-        w.event(NewEvent {
-            kind: "aggregate.host_added",
-            aggregate: Some(&agg.name),
-            host: Some(host),
-            message: format!("host {host} added to aggregate {}", agg.name),
-            details: json!({"id": id}),
+            // The new member row has the highest id, so a reload lists it last too.
+            edit(d.state, id).hosts.push(host.clone());
+            Ok(Aggregate::clone(&d.state.aggregates[&id]))
         })
-        .await?;
-        // The new member row has the highest id, so a reload would list it last.
-        agg.hosts.push(host.to_string());
-        agg.changed_at = w.now;
-        w.commit().await?;
-        Ok(agg)
+        .await
     }
 
     /// Removes a member. Checks host, aggregate, then membership.
     #[tracing::instrument(skip_all, fields(aggregate = %r, host = %host, actor = %actor))]
     pub async fn remove_host(&self, actor: &str, r: &AggRef, host: &str) -> Result<Aggregate> {
-        let mut w = self.write(actor).await?;
-        require_host(w.conn(), host).await?;
-        let id = resolve(w.conn(), r).await?;
-        let removed =
-            sqlx::query("DELETE FROM aggregate_hosts WHERE aggregate_id = $1 AND host = $2")
-                .bind(id)
-                .bind(host)
-                .execute(w.conn())
-                .await?
-                .rows_affected();
-        if removed == 0 {
-            return Err(StoreError::HostNotInAggregate {
-                aggregate_id: id,
-                host: host.to_string(),
+        let (r, host) = (r.clone(), host.to_string());
+        self.change(actor, move |d| {
+            require_host(d.state, &host)?;
+            let agg = d.state.find(&r)?.clone();
+            let id = agg.id;
+            if !agg.hosts.contains(&host) {
+                return Err(StoreError::HostNotInAggregate {
+                    aggregate_id: id,
+                    host: host.clone(),
+                });
+            }
+            d.exec(
+                "DELETE FROM aggregate_hosts WHERE aggregate_id = $1 AND host = $2",
+                vec![id.into(), host.as_str().into()],
+            );
+            d.exec(
+                "DELETE FROM pool_host_status WHERE aggregate_id = $1 AND host = $2",
+                vec![id.into(), host.as_str().into()],
+            );
+            let keeps_status_row = d.state.pool_rows.contains(&id);
+            let a = edit(d.state, id);
+            a.hosts.retain(|h| h != &host);
+            if let Some(status) = &mut a.status {
+                status.hosts.remove(&host);
+                if status.hosts.is_empty() && !keeps_status_row {
+                    a.status = None;
+                }
+            }
+            forget_member_status(d, id, &host);
+            touch(d, id);
+            d.event(NewEvent {
+                kind: "aggregate.host_removed",
+                aggregate: Some(&agg.name),
+                host: Some(&host),
+                message: format!("host {host} removed from aggregate {}", agg.name),
+                details: json!({"id": id}),
             });
-        }
-        sqlx::query("DELETE FROM pool_host_status WHERE aggregate_id = $1 AND host = $2")
-            .bind(id)
-            .bind(host)
-            .execute(w.conn())
-            .await?;
-        forget_member_status(&mut w, id, host).await?;
-        touch(&mut w, id).await?;
-        let agg = load_one(w.conn(), id).await?;
-        w.event(NewEvent {
-            kind: "aggregate.host_removed",
-            aggregate: Some(&agg.name),
-            host: Some(host),
-            message: format!("host {host} removed from aggregate {}", agg.name),
-            details: json!({"id": id}),
+            Ok(Aggregate::clone(&d.state.aggregates[&id]))
         })
-        .await?;
-        w.commit().await?;
-        Ok(agg)
+        .await
     }
+}
+
+/// The aggregate `id` of the draft's state, to edit in place.
+pub(crate) fn edit(state: &mut Snapshot, id: i64) -> &mut Aggregate {
+    let agg = state
+        .aggregates
+        .get_mut(&id)
+        .expect("edited aggregates were found first");
+    Arc::make_mut(agg)
 }
 
 /// Drops the pool-status metadata a removed member leaves behind, as Nova's XenAPI driver did:
 /// the `<host>` = XAPI uuid key; and when it was the last member, `master_compute` too, with
 /// `operational_state` back to `created` for a hypervisor pool.
-async fn forget_member_status(w: &mut super::WriteTx<'_>, id: i64, host: &str) -> Result<()> {
-    sqlx::query("DELETE FROM aggregate_metadata WHERE aggregate_id = $1 AND key = $2")
-        .bind(id)
-        .bind(host)
-        .execute(w.conn())
-        .await?;
-    let remaining: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM aggregate_hosts WHERE aggregate_id = $1")
-            .bind(id)
-            .fetch_one(w.conn())
-            .await?;
-    if remaining > 0 {
-        return Ok(());
+fn forget_member_status(d: &mut Draft<'_>, id: i64, host: &str) {
+    d.exec(
+        "DELETE FROM aggregate_metadata WHERE aggregate_id = $1 AND key = $2",
+        vec![id.into(), host.into()],
+    );
+    let a = edit(d.state, id);
+    a.metadata.remove(host);
+    if !a.hosts.is_empty() {
+        return;
     }
-    sqlx::query(
+    a.metadata.remove("master_compute");
+    let reset =
+        a.metadata.contains_key(super::POOL_KEY) && a.metadata.contains_key("operational_state");
+    if reset {
+        a.metadata
+            .insert("operational_state".to_string(), "created".to_string());
+    }
+    d.exec(
         "DELETE FROM aggregate_metadata WHERE aggregate_id = $1 AND key = 'master_compute'",
-    )
-    .bind(id)
-    .execute(w.conn())
-    .await?;
-    sqlx::query(
-        "UPDATE aggregate_metadata SET value = 'created' WHERE aggregate_id = $1 AND key = 'operational_state' \
-         AND EXISTS (SELECT 1 FROM aggregate_metadata WHERE aggregate_id = $1 AND key = 'hypervisor_pool')",
-    )
-    .bind(id)
-    .execute(w.conn())
-    .await?;
-    Ok(())
+        vec![id.into()],
+    );
+    if reset {
+        d.exec(
+            "UPDATE aggregate_metadata SET value = 'created' WHERE aggregate_id = $1 AND key = 'operational_state'",
+            vec![id.into()],
+        );
+    }
 }
 
-/// Applies a metadata merge inside `w` (zone rules included).
-pub(crate) async fn apply_metadata(
-    w: &mut super::WriteTx<'_>,
+/// Applies a metadata merge to aggregate `id` in the draft (zone rules included).
+pub(crate) fn apply_metadata(
+    d: &mut Draft<'_>,
     id: i64,
     changes: &BTreeMap<String, Option<String>>,
     rules: ZoneRules,
@@ -366,13 +350,9 @@ pub(crate) async fn apply_metadata(
     if let Some(az) = changes.get(AZ_KEY) {
         let zone = match (az.as_deref(), rules) {
             (None | Some(""), ZoneRules::Nova) => {
-                let name: String = sqlx::query_scalar("SELECT name FROM aggregates WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(w.conn())
-                    .await?;
                 return Err(StoreError::EmptyAz {
                     aggregate_id: id,
-                    name,
+                    name: d.state.aggregates[&id].name.clone(),
                 });
             }
             (Some(""), ZoneRules::Native) => {
@@ -384,9 +364,9 @@ pub(crate) async fn apply_metadata(
             (zone, _) => zone,
         };
         if let Some(zone) = zone {
-            let zones = conflicting_zones(w.conn(), id, Members::OfAggregate, zone).await?;
+            let hosts = d.state.aggregates[&id].hosts.clone();
+            let zones = conflicting_zones(d.state, id, &hosts, zone);
             if !zones.is_empty() {
-                let hosts = member_names(w.conn(), id).await?;
                 return Err(StoreError::AzConflict {
                     aggregate_id: id,
                     hosts,
@@ -394,117 +374,80 @@ pub(crate) async fn apply_metadata(
                 });
             }
         }
-        sqlx::query("UPDATE aggregates SET availability_zone = $1 WHERE id = $2")
-            .bind(zone)
-            .bind(id)
-            .execute(w.conn())
-            .await?;
+        d.exec(
+            "UPDATE aggregates SET availability_zone = $1 WHERE id = $2",
+            vec![zone.into(), id.into()],
+        );
+        edit(d.state, id).availability_zone = zone.map(str::to_string);
     }
     for (k, v) in changes.iter().filter(|(k, _)| k.as_str() != AZ_KEY) {
         match v {
-            Some(v) => upsert_metadata(w.conn(), id, k, v).await?,
+            Some(v) => upsert_metadata(d, id, k, v),
             None => {
-                sqlx::query("DELETE FROM aggregate_metadata WHERE aggregate_id = $1 AND key = $2")
-                    .bind(id)
-                    .bind(k)
-                    .execute(w.conn())
-                    .await?;
+                d.exec(
+                    "DELETE FROM aggregate_metadata WHERE aggregate_id = $1 AND key = $2",
+                    vec![id.into(), k.as_str().into()],
+                );
+                edit(d.state, id).metadata.remove(k);
             }
         }
     }
-    let name: String =
-        sqlx::query_scalar("UPDATE aggregates SET changed_at = $1 WHERE id = $2 RETURNING name")
-            .bind(w.now)
-            .bind(id)
-            .fetch_one(w.conn())
-            .await?;
-    w.event(NewEvent {
+    touch(d, id);
+    let name = d.state.aggregates[&id].name.clone();
+    d.event(NewEvent {
         kind: "aggregate.metadata_set",
         aggregate: Some(&name),
         host: None,
         message: format!("metadata of aggregate {name} updated"),
         details: json!({"id": id, "changes": changes}),
-    })
-    .await
+    });
+    Ok(())
 }
 
-async fn upsert_metadata(conn: &mut AnyConnection, id: i64, k: &str, v: &str) -> Result<()> {
-    sqlx::query(
+fn upsert_metadata(d: &mut Draft<'_>, id: i64, k: &str, v: &str) {
+    d.exec(
         "INSERT INTO aggregate_metadata (aggregate_id, key, value) VALUES ($1, $2, $3) \
          ON CONFLICT (aggregate_id, key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(id)
-    .bind(k)
-    .bind(v)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-async fn touch(w: &mut super::WriteTx<'_>, id: i64) -> Result<()> {
-    let now = w.now;
-    sqlx::query("UPDATE aggregates SET changed_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(id)
-        .execute(w.conn())
-        .await?;
-    Ok(())
-}
-
-enum Members<'a> {
-    One(&'a str),
-    OfAggregate,
-}
-
-/// Zones of the *other* aggregates sharing a host with `members` whose zone is not `zone`
-/// (Nova's `is_safe_to_update_az`), one entry per aggregate, in id order.
-async fn conflicting_zones(
-    conn: &mut AnyConnection,
-    id: i64,
-    members: Members<'_>,
-    zone: &str,
-) -> Result<Vec<String>> {
-    let hosts_clause = match members {
-        Members::One(_) => "ah.host = $3",
-        Members::OfAggregate => {
-            "ah.host IN (SELECT host FROM aggregate_hosts WHERE aggregate_id = $1)"
-        }
-    };
-    let sql = format!(
-        "SELECT a.id, a.availability_zone FROM aggregates a \
-         WHERE a.id <> $1 AND a.availability_zone IS NOT NULL AND a.availability_zone <> $2 \
-         AND EXISTS (SELECT 1 FROM aggregate_hosts ah WHERE ah.aggregate_id = a.id AND {hosts_clause}) \
-         ORDER BY a.id"
+        vec![id.into(), k.into(), v.into()],
     );
-    let mut q = sqlx::query(&sql).bind(id).bind(zone);
-    if let Members::One(h) = members {
-        q = q.bind(h);
-    }
-    let rows = q.fetch_all(conn).await?;
-    rows.iter()
-        .map(|r| r.try_get::<String, _>(1).map_err(Into::into))
+    edit(d.state, id)
+        .metadata
+        .insert(k.to_string(), v.to_string());
+}
+
+/// Marks aggregate `id` changed now.
+fn touch(d: &mut Draft<'_>, id: i64) {
+    let now = d.now;
+    d.exec(
+        "UPDATE aggregates SET changed_at = $1 WHERE id = $2",
+        vec![Arg::Int(now), id.into()],
+    );
+    edit(d.state, id).changed_at = now;
+}
+
+/// Zones of the *other* aggregates sharing a host with `hosts` whose zone is not `zone`
+/// (Nova's `is_safe_to_update_az`), one entry per aggregate, in id order.
+fn conflicting_zones(state: &Snapshot, id: i64, hosts: &[String], zone: &str) -> Vec<String> {
+    state
+        .aggregates
+        .values()
+        .filter(|a| a.id != id)
+        .filter_map(|a| {
+            let z = a.availability_zone.as_deref()?;
+            (z != zone && a.hosts.iter().any(|h| hosts.contains(h))).then(|| z.to_string())
+        })
         .collect()
 }
 
-async fn member_names(conn: &mut AnyConnection, id: i64) -> Result<Vec<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT host FROM aggregate_hosts WHERE aggregate_id = $1 ORDER BY id")
-            .bind(id)
-            .fetch_all(conn)
-            .await?,
-    )
+fn require_host(state: &Snapshot, host: &str) -> Result<()> {
+    if !state.hosts.contains(host) {
+        return Err(StoreError::HostNotFound(host.to_string()));
+    }
+    Ok(())
 }
 
-async fn name_taken(conn: &mut AnyConnection, name: &str, except: Option<i64>) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM aggregates WHERE name = $1 AND id <> $2")
-        .bind(name)
-        .bind(except.unwrap_or(-1))
-        .fetch_one(conn)
-        .await?;
-    Ok(n > 0)
-}
-
-pub(crate) async fn require_host(conn: &mut AnyConnection, host: &str) -> Result<()> {
+/// Fails unless `host` is registered (for writers outside the batch).
+pub(crate) async fn require_registered(conn: &mut AnyConnection, host: &str) -> Result<()> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hosts WHERE name = $1")
         .bind(host)
         .fetch_one(conn)
@@ -515,53 +458,19 @@ pub(crate) async fn require_host(conn: &mut AnyConnection, host: &str) -> Result
     Ok(())
 }
 
-/// The id of the aggregate `r` names.
-pub(crate) async fn resolve(conn: &mut AnyConnection, r: &AggRef) -> Result<i64> {
-    let q = match r {
-        AggRef::Id(id) => sqlx::query_scalar("SELECT id FROM aggregates WHERE id = $1").bind(*id),
-        AggRef::Uuid(u) => {
-            sqlx::query_scalar("SELECT id FROM aggregates WHERE uuid = $1").bind(u.clone())
-        }
-        AggRef::Name(n) => {
-            sqlx::query_scalar("SELECT id FROM aggregates WHERE name = $1").bind(n.clone())
-        }
-    };
-    q.fetch_optional(conn)
-        .await?
-        .ok_or_else(|| StoreError::AggregateNotFound(r.to_string()))
-}
-
-/// Loads one aggregate by id.
-pub(crate) async fn load_one(conn: &mut AnyConnection, id: i64) -> Result<Aggregate> {
-    load(conn, Some(id))
-        .await?
-        .pop()
-        .ok_or_else(|| StoreError::AggregateNotFound(id.to_string()))
-}
-
-/// Loads all aggregates (or the one with `id`) with members, metadata and status, in three
-/// statements: aggregates with their pool status, members with metadata, member states.
-pub(crate) async fn load(conn: &mut AnyConnection, id: Option<i64>) -> Result<Vec<Aggregate>> {
-    let (w_agg, w_rel) = match id {
-        Some(_) => ("WHERE a.id = $1", "WHERE aggregate_id = $1"),
-        None => ("", ""),
-    };
+/// Loads all aggregates with members, metadata and status, in three statements: aggregates
+/// with their pool status, members with metadata, member states.
+pub(crate) async fn load(conn: &mut AnyConnection) -> Result<Vec<Aggregate>> {
     macro_rules! fetch {
-        ($sql:expr) => {{
-            let sql = $sql;
-            let q = sqlx::query(&sql);
-            let q = match id {
-                Some(id) => q.bind(id),
-                None => q,
-            };
-            q.fetch_all(&mut *conn).await?
-        }};
+        ($sql:expr) => {
+            sqlx::query($sql).fetch_all(&mut *conn).await?
+        };
     }
-    let rows = fetch!(format!(
+    let rows = fetch!(
         "SELECT a.id, a.uuid, a.name, a.availability_zone, a.created_at, a.updated_at, a.changed_at, \
          ps.operational_state, ps.error, ps.updated_at \
-         FROM aggregates a LEFT JOIN pool_status ps ON ps.aggregate_id = a.id {w_agg} ORDER BY a.id"
-    ));
+         FROM aggregates a LEFT JOIN pool_status ps ON ps.aggregate_id = a.id ORDER BY a.id"
+    );
     let mut out: Vec<Aggregate> = Vec::with_capacity(rows.len());
     let mut index = BTreeMap::new();
     for r in &rows {
@@ -599,11 +508,11 @@ pub(crate) async fn load(conn: &mut AnyConnection, id: Option<i64>) -> Result<Ve
     }
     let slot = |agg_id: i64| index.get(&agg_id).copied();
     // Members (value NULL, in the order they were added) and metadata (value NOT NULL) together.
-    for r in fetch!(format!(
-        "SELECT aggregate_id, 0 AS part, id AS ord, host AS k, NULL AS v FROM aggregate_hosts {w_rel} \
-         UNION ALL SELECT aggregate_id, 1, 0, key, value FROM aggregate_metadata {w_rel} \
+    for r in fetch!(
+        "SELECT aggregate_id, 0 AS part, id AS ord, host AS k, NULL AS v FROM aggregate_hosts \
+         UNION ALL SELECT aggregate_id, 1, 0, key, value FROM aggregate_metadata \
          ORDER BY part, ord"
-    )) {
+    ) {
         if let Some(i) = slot(r.try_get(0)?) {
             let key: String = r.try_get(3)?;
             match r.try_get::<Option<String>, _>(4)? {
@@ -614,9 +523,7 @@ pub(crate) async fn load(conn: &mut AnyConnection, id: Option<i64>) -> Result<Ve
             }
         }
     }
-    for r in fetch!(format!(
-        "SELECT aggregate_id, host, state, step, updated_at FROM pool_host_status {w_rel}"
-    )) {
+    for r in fetch!("SELECT aggregate_id, host, state, step, updated_at FROM pool_host_status") {
         if let Some(i) = slot(r.try_get(0)?) {
             let hs = HostPoolState {
                 state: r.try_get(2)?,

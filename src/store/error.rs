@@ -107,6 +107,10 @@ pub enum StoreError {
     /// Any other database failure.
     #[error("database error")]
     Db(#[from] sqlx::Error),
+    /// A batched write did not reach the database (the message says why); nothing of it is
+    /// stored.
+    #[error("database write failed: {0}")]
+    WriteFailed(String),
     /// A stored JSON document could not be (de)serialized.
     #[error("stored JSON document is malformed: {0}")]
     Json(String),

@@ -13,6 +13,7 @@
 //! Knows nothing of HTTP: the API layers turn [`StoreError`]s into their wire errors.
 
 mod aggregates;
+mod batch;
 mod error;
 mod events;
 mod hosts;
@@ -21,6 +22,7 @@ mod model;
 mod operations;
 mod report;
 mod snapshot;
+mod sqlite_writer;
 mod time;
 
 use std::path::Path;
@@ -77,9 +79,13 @@ pub struct Store {
 struct Inner {
     pool: AnyPool,
     backend: Backend,
-    writer: Mutex<()>,
+    /// The writer's turn (SQLite writers and every batch take it; see the module doc).
+    writer: Arc<Mutex<()>>,
     revision: watch::Sender<i64>,
     snapshot: snapshot::SnapshotCache,
+    queue: batch::Queue,
+    /// SQLite only: the connection batches are written on.
+    sqlite_writer: Option<Arc<sqlite_writer::SqliteWriter>>,
 }
 
 impl Store {
@@ -141,14 +147,30 @@ impl Store {
         let rev: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
             .fetch_one(&pool)
             .await?;
+        let sqlite_writer = match backend {
+            Backend::Sqlite => {
+                let file = url
+                    .parse::<sqlx::sqlite::SqliteConnectOptions>()
+                    .map_err(|e| {
+                        StoreError::Config(format!("database URL {:?}: {e}", redact_url(&url)))
+                    })?;
+                Some(Arc::new(sqlite_writer::SqliteWriter::open(
+                    file.get_filename(),
+                    sync,
+                )?))
+            }
+            Backend::Postgres => None,
+        };
         let (revision, _) = watch::channel(rev);
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
                 backend,
-                writer: Mutex::new(()),
+                writer: Arc::new(Mutex::new(())),
                 revision,
                 snapshot: snapshot::SnapshotCache::default(),
+                queue: batch::Queue::default(),
+                sqlite_writer,
             }),
         })
     }
@@ -215,6 +237,26 @@ impl Store {
 
     pub(crate) fn snapshots(&self) -> &snapshot::SnapshotCache {
         &self.inner.snapshot
+    }
+
+    /// The committed aggregate state at the current revision: from memory when it is current
+    /// (on SQLite this process's published revision is the database's; on PostgreSQL the
+    /// revision is read first), else loaded in one read transaction and kept.
+    pub(crate) async fn snapshot(&self) -> Result<Arc<snapshot::Snapshot>> {
+        let current = match self.inner.backend {
+            Backend::Sqlite => self.known_revision(),
+            Backend::Postgres => self.refresh_revision().await?,
+        };
+        if let Some(s) = self.snapshots().at(current) {
+            return Ok(s);
+        }
+        let mut tx = self.read().await?;
+        let revision: i64 = sqlx::query_scalar(REVISION_SQL).fetch_one(&mut *tx).await?;
+        let snap = Arc::new(snapshot::Snapshot::load(&mut tx, self.inner.backend, revision).await?);
+        tx.commit().await?;
+        self.publish(revision);
+        self.snapshots().offer(snap.clone());
+        Ok(snap)
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -316,7 +358,8 @@ impl WriteTx<'_> {
         Ok(id)
     }
 
-    /// Commits, then wakes this replica's watchers.
+    /// Commits, then wakes this replica's watchers. The revision is published before the
+    /// writer's turn is given up, so the next writer on SQLite knows the database's revision.
     pub(crate) async fn commit(self) -> Result<()> {
         let WriteTx {
             tx,
@@ -326,8 +369,8 @@ impl WriteTx<'_> {
             ..
         } = self;
         tx.commit().await?;
-        drop(_guard);
         store.publish(revision);
+        drop(_guard);
         Ok(())
     }
 }

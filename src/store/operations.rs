@@ -21,7 +21,7 @@ impl Store {
         dry_run: bool,
     ) -> Result<Operation> {
         let mut w = self.write(actor).await?;
-        super::aggregates::require_host(w.conn(), host).await?;
+        super::aggregates::require_registered(w.conn(), host).await?;
         let kind = match (dry_run, enabled) {
             (true, _) => "plan",
             (false, true) => "maintenance_enable",

@@ -4,10 +4,14 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::aggregates::{load as load_aggregates, load_one as load_aggregate, resolve};
+use super::aggregates::{apply_metadata, edit, load as load_aggregates};
+use super::batch::{Arg, Draft};
 use super::hosts::{load as load_hosts, load_one as load_host};
 use super::operations::open_for_host;
-use super::{AggRef, Desired, NewEvent, PoolView, Report, Result, Store, StoreError};
+use super::{
+    AggRef, Desired, HostPoolState, NewEvent, PoolStatus, PoolView, Report, Result, Store,
+    StoreError,
+};
 
 /// Metadata keys (besides member host names) an agent may report.
 const STATUS_KEYS: [&str; 2] = ["operational_state", "master_compute"];
@@ -23,7 +27,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let me = load_host(&mut tx, host).await?;
-        let aggregates: Vec<_> = load_aggregates(&mut tx, None)
+        let aggregates: Vec<_> = load_aggregates(&mut tx)
             .await?
             .into_iter()
             .filter(|a| a.hosts.iter().any(|h| h == host))
@@ -66,97 +70,125 @@ impl Store {
                 ));
             }
         }
-        let mut w = self.write(actor).await?;
-        let id = resolve(w.conn(), r).await?;
-        let agg = load_aggregate(w.conn(), id).await?;
-        if !agg.hosts.iter().any(|h| h == host) {
-            return Err(StoreError::HostNotInAggregate {
-                aggregate_id: id,
-                host: host.to_string(),
-            });
-        }
-        let registered: Vec<String> = sqlx::query_scalar("SELECT name FROM hosts")
-            .fetch_all(w.conn())
-            .await?;
-        let mut changes: BTreeMap<String, Option<String>> = BTreeMap::new();
-        for (k, v) in &report.metadata {
-            let member = agg.hosts.contains(k);
-            let allowed = STATUS_KEYS.contains(&k.as_str())
-                || member
-                || (v.is_none() && registered.contains(k));
-            if !allowed {
-                return Err(StoreError::invalid(
-                    &format!("metadata.{k}"),
-                    format!(
-                        "an agent may only report operational_state, master_compute and member host \
-                         keys of aggregate {}; {k:?} is none of them",
-                        agg.name
-                    ),
-                ));
+        let (host, r, report) = (host.to_string(), r.clone(), report.clone());
+        self.change(actor, move |d| {
+            let agg = d.state.find(&r)?.clone();
+            let id = agg.id;
+            if !agg.hosts.contains(&host) {
+                return Err(StoreError::HostNotInAggregate {
+                    aggregate_id: id,
+                    host: host.clone(),
+                });
             }
-            changes.insert(k.clone(), v.clone());
-        }
-        if let Some(s) = &report.operational_state {
-            changes.insert("operational_state".to_string(), Some(s.clone()));
-        }
-        let now = w.now;
-        if !changes.is_empty() {
-            super::aggregates::apply_metadata(&mut w, id, &changes, super::ZoneRules::Native)
-                .await?;
-        }
-        let error = report
-            .error
-            .as_ref()
-            .map(|e| e.as_ref().map(|v| v.to_string()));
-        sqlx::query(
-            "INSERT INTO pool_status (aggregate_id, operational_state, error, updated_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (aggregate_id) DO UPDATE SET \
-             operational_state = COALESCE(excluded.operational_state, pool_status.operational_state), \
-             error = CASE WHEN $5 = 1 THEN excluded.error ELSE pool_status.error END, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(id)
-        .bind(report.operational_state.as_deref())
-        .bind(error.clone().flatten())
-        .bind(now)
-        .bind(i64::from(error.is_some()))
-        .execute(w.conn())
-        .await?;
-        if let Some((state, step)) = &report.host_state {
-            sqlx::query(
-                "INSERT INTO pool_host_status (aggregate_id, host, state, step, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (aggregate_id, host) DO UPDATE SET \
-                 state = excluded.state, step = excluded.step, updated_at = excluded.updated_at",
-            )
-            .bind(id)
-            .bind(host)
-            .bind(state.as_deref())
-            .bind(step.as_deref())
-            .bind(now)
-            .execute(w.conn())
-            .await?;
-        }
-        w.event(NewEvent {
-            kind: "agent.report",
-            aggregate: Some(&agg.name),
-            host: Some(host),
-            message: format!(
-                "host {host} reported on aggregate {}{}",
-                agg.name,
-                report
-                    .operational_state
-                    .as_deref()
-                    .map(|s| format!(": {s}"))
-                    .unwrap_or_default()
-            ),
-            details: json!({
-                "operational_state": report.operational_state,
-                "metadata": report.metadata,
-                "host_state": report.host_state.as_ref().map(|(s, st)| json!({"state": s, "step": st})),
-                "error": report.error,
-            }),
+            let mut changes: BTreeMap<String, Option<String>> = BTreeMap::new();
+            for (k, v) in &report.metadata {
+                let member = agg.hosts.contains(k);
+                let allowed = STATUS_KEYS.contains(&k.as_str())
+                    || member
+                    || (v.is_none() && d.state.hosts.contains(k));
+                if !allowed {
+                    return Err(StoreError::invalid(
+                        &format!("metadata.{k}"),
+                        format!(
+                            "an agent may only report operational_state, master_compute and member \
+                             host keys of aggregate {}; {k:?} is none of them",
+                            agg.name
+                        ),
+                    ));
+                }
+                changes.insert(k.clone(), v.clone());
+            }
+            if let Some(s) = &report.operational_state {
+                changes.insert("operational_state".to_string(), Some(s.clone()));
+            }
+            if !changes.is_empty() {
+                apply_metadata(d, id, &changes, super::ZoneRules::Native)?;
+            }
+            record_status(d, id, &host, &report);
+            d.event(NewEvent {
+                kind: "agent.report",
+                aggregate: Some(&agg.name),
+                host: Some(&host),
+                message: format!(
+                    "host {host} reported on aggregate {}{}",
+                    agg.name,
+                    report
+                        .operational_state
+                        .as_deref()
+                        .map(|s| format!(": {s}"))
+                        .unwrap_or_default()
+                ),
+                details: json!({
+                    "operational_state": report.operational_state,
+                    "metadata": report.metadata,
+                    "host_state": report.host_state.as_ref().map(|(s, st)| json!({"state": s, "step": st})),
+                    "error": report.error,
+                }),
+            });
+            Ok(())
         })
-        .await?;
-        w.commit().await
+        .await
+    }
+}
+
+/// Upserts the pool's status row (state kept when not reported, error replaced only when
+/// reported) and `host`'s own state and step.
+fn record_status(d: &mut Draft<'_>, id: i64, host: &str, report: &Report) {
+    let now = d.now;
+    let error_text = report
+        .error
+        .as_ref()
+        .and_then(|e| e.as_ref().map(|v| v.to_string()));
+    d.exec(
+        "INSERT INTO pool_status (aggregate_id, operational_state, error, updated_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (aggregate_id) DO UPDATE SET \
+         operational_state = COALESCE(excluded.operational_state, pool_status.operational_state), \
+         error = CASE WHEN $5 = 1 THEN excluded.error ELSE pool_status.error END, \
+         updated_at = excluded.updated_at",
+        vec![
+            id.into(),
+            report.operational_state.as_deref().into(),
+            error_text.as_deref().into(),
+            now.into(),
+            Arg::Int(i64::from(report.error.is_some())),
+        ],
+    );
+    if let Some((state, step)) = &report.host_state {
+        d.exec(
+            "INSERT INTO pool_host_status (aggregate_id, host, state, step, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (aggregate_id, host) DO UPDATE SET \
+             state = excluded.state, step = excluded.step, updated_at = excluded.updated_at",
+            vec![
+                id.into(),
+                host.into(),
+                state.as_deref().into(),
+                step.as_deref().into(),
+                now.into(),
+            ],
+        );
+    }
+    d.state.pool_rows.insert(id);
+    let status = edit(d.state, id).status.get_or_insert_with(|| PoolStatus {
+        operational_state: None,
+        error: None,
+        hosts: BTreeMap::new(),
+        updated_at: now,
+    });
+    if let Some(s) = &report.operational_state {
+        status.operational_state = Some(s.clone());
+    }
+    if let Some(e) = &report.error {
+        status.error = e.clone();
+    }
+    status.updated_at = now;
+    if let Some((state, step)) = &report.host_state {
+        status.hosts.insert(
+            host.to_string(),
+            HostPoolState {
+                state: state.clone(),
+                step: step.clone(),
+                updated_at: now,
+            },
+        );
     }
 }

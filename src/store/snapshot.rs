@@ -1,25 +1,91 @@
-//! The aggregate list as of one revision, kept between commits so list and show need one
-//! one-row query instead of a full load.
+//! The committed aggregate state as of one revision, kept in memory between commits: list and
+//! show read it without touching the database, and the batched writer
+//! ([`batch`](super::batch)) judges every change against it.
 //!
 //! Why it cannot serve stale data: every committed change bumps `meta.revision` (see the
 //! [`WriteTx`](super::WriteTx) rule; log-only writes touch no aggregate data), and a snapshot is
-//! read in one transaction together with the revision it reflects. A request first reads the
-//! database's current revision and uses the snapshot only when the two are equal, so it sees
-//! exactly what a fresh read would, on SQLite and on PostgreSQL with any number of replicas.
+//! either read in one transaction together with the revision it reflects, or is the one the
+//! batched writer derived from the previous snapshot while holding the writer's turn. It is
+//! used only when its revision equals the current one: on SQLite the revision this process
+//! published (it is the database's only writer), on PostgreSQL the one read from the database
+//! first, so any number of replicas see exactly what a fresh read would.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use super::Aggregate;
+use sqlx::AnyConnection;
 
-/// All aggregates in id order, as committed at `revision`.
+use super::{AggRef, Aggregate, Backend, Result, StoreError};
+
+/// Aggregates, registered host names and the next aggregate id, as committed at `revision`.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Snapshot {
-    /// The revision the aggregates reflect.
+    /// The revision the state reflects.
     pub(crate) revision: i64,
-    /// The aggregates, shared by the requests that use them.
-    pub(crate) aggregates: Arc<Vec<Aggregate>>,
+    /// Aggregates by id (so in id order).
+    pub(crate) aggregates: BTreeMap<i64, Arc<Aggregate>>,
+    /// Aggregates that have a `pool_status` row (their status survives losing every host row).
+    pub(crate) pool_rows: BTreeSet<i64>,
+    /// Registered host names.
+    pub(crate) hosts: Arc<BTreeSet<String>>,
+    /// The id the next created aggregate gets (ids are never reused).
+    pub(crate) next_aggregate_id: i64,
 }
 
-/// The latest snapshot this process has loaded.
+impl Snapshot {
+    /// The aggregate `r` names.
+    pub(crate) fn find(&self, r: &AggRef) -> Result<&Arc<Aggregate>> {
+        let found = match r {
+            AggRef::Id(id) => self.aggregates.get(id),
+            AggRef::Uuid(u) => self.aggregates.values().find(|a| &a.uuid == u),
+            AggRef::Name(n) => self.aggregates.values().find(|a| &a.name == n),
+        };
+        found.ok_or_else(|| StoreError::AggregateNotFound(r.to_string()))
+    }
+
+    /// Whether another aggregate than `except` is called `name`.
+    pub(crate) fn name_taken(&self, name: &str, except: Option<i64>) -> bool {
+        self.aggregates
+            .values()
+            .any(|a| a.name == name && Some(a.id) != except)
+    }
+
+    /// Loads the state inside `conn`'s transaction, stamped with `revision`.
+    pub(crate) async fn load(
+        conn: &mut AnyConnection,
+        backend: Backend,
+        revision: i64,
+    ) -> Result<Snapshot> {
+        let all = super::aggregates::load(conn).await?;
+        let pool_rows: Vec<i64> = sqlx::query_scalar("SELECT aggregate_id FROM pool_status")
+            .fetch_all(&mut *conn)
+            .await?;
+        let hosts: Vec<String> = sqlx::query_scalar("SELECT name FROM hosts")
+            .fetch_all(&mut *conn)
+            .await?;
+        let last_id_sql = match backend {
+            Backend::Sqlite => {
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'aggregates'), 0)"
+            }
+            Backend::Postgres => {
+                "SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence('aggregates', 'id')::regclass), 0)"
+            }
+        };
+        let last_id: i64 = sqlx::query_scalar(last_id_sql)
+            .fetch_one(&mut *conn)
+            .await?;
+        let max_id = all.last().map_or(0, |a| a.id);
+        Ok(Snapshot {
+            revision,
+            aggregates: all.into_iter().map(|a| (a.id, Arc::new(a))).collect(),
+            pool_rows: pool_rows.into_iter().collect(),
+            hosts: Arc::new(hosts.into_iter().collect()),
+            next_aggregate_id: last_id.max(max_id) + 1,
+        })
+    }
+}
+
+/// The latest snapshot this process holds.
 #[derive(Default)]
 pub(crate) struct SnapshotCache {
     slot: Mutex<Option<Arc<Snapshot>>>,
@@ -48,7 +114,7 @@ mod tests {
     fn snap(revision: i64) -> Arc<Snapshot> {
         Arc::new(Snapshot {
             revision,
-            aggregates: Arc::new(Vec::new()),
+            ..Snapshot::default()
         })
     }
 

@@ -1,0 +1,340 @@
+//! The batched writer (group commit) for aggregate changes.
+//!
+//! A change is a closure judged against the committed [`Snapshot`] in memory: it either refuses
+//! (nothing is written) or edits its own copy of the state and lists the statements that persist
+//! the edit. Changes that arrive while a batch is being written queue up and are written
+//! together in the next batch: one transaction and one commit, each change still with its own
+//! revision in order — so a burst of writers costs one commit, not one each, and none of them
+//! waits on a round trip to the database per check. The batch keeps the writer's turn ([`Store::write`]'s rule) while it
+//! runs, so the usual [`WriteTx`](super::WriteTx) writers and batches take turns.
+//!
+//! On SQLite the batch runs synchronously on one connection ([`sqlite_writer`]); on PostgreSQL it
+//! bumps the revision first (the row lock that serializes replicas), reloads the snapshot if
+//! another replica committed since, then judges the changes and runs their statements.
+//!
+//! A batch runs in its own task, so a caller that goes away (a client hanging up) cannot leave
+//! the others' changes half written.
+//!
+//! [`sqlite_writer`]: super::sqlite_writer
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::snapshot::Snapshot;
+use super::{Backend, Micros, NewEvent, Result, Store, StoreError};
+
+/// Most changes written in one batch (bounds a batch's latency).
+const MAX_BATCH: usize = 256;
+
+/// A statement argument.
+#[derive(Clone, Debug)]
+pub(crate) enum Arg {
+    /// An integer.
+    Int(i64),
+    /// A string.
+    Text(String),
+    /// A NULL string.
+    NullText,
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Arg {
+        Arg::Int(v)
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Arg {
+        Arg::Text(v.to_string())
+    }
+}
+
+impl From<String> for Arg {
+    fn from(v: String) -> Arg {
+        Arg::Text(v)
+    }
+}
+
+impl From<Option<&str>> for Arg {
+    fn from(v: Option<&str>) -> Arg {
+        v.map_or(Arg::NullText, Arg::from)
+    }
+}
+
+/// One statement of a batch; parameters are `$1`, `$2`, … as in the rest of the store.
+#[derive(Clone, Debug)]
+pub(crate) struct Stmt {
+    /// The SQL, valid on both engines.
+    pub(crate) sql: &'static str,
+    /// Its arguments, `$n` being `args[n - 1]`.
+    pub(crate) args: Vec<Arg>,
+}
+
+/// What a change sees and edits: its own copy of the state, and the statements it adds.
+pub(crate) struct Draft<'a> {
+    /// The state, as committed plus the earlier changes of this batch.
+    pub(crate) state: &'a mut Snapshot,
+    /// The revision this change commits as (each change of a batch has its own).
+    pub(crate) revision: i64,
+    /// The batch's timestamp.
+    pub(crate) now: Micros,
+    actor: &'a str,
+    stmts: &'a mut Vec<Stmt>,
+}
+
+impl Draft<'_> {
+    /// Adds a statement.
+    pub(crate) fn exec(&mut self, sql: &'static str, args: Vec<Arg>) {
+        self.stmts.push(Stmt { sql, args });
+    }
+
+    /// Adds an event stamped with this change's revision and actor and the batch's time.
+    pub(crate) fn event(&mut self, ev: NewEvent<'_>) {
+        let details = ev.details.to_string();
+        let args = vec![
+            Arg::Int(self.now),
+            Arg::Int(self.revision),
+            self.actor.into(),
+            ev.kind.into(),
+            ev.aggregate.into(),
+            ev.host.into(),
+            ev.message.into(),
+            details.into(),
+        ];
+        self.exec(
+            "INSERT INTO events (at, revision, actor, kind, aggregate, host, message, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            args,
+        );
+    }
+}
+
+/// A queued change with its caller's answer slot, type erased.
+trait Change: Send {
+    /// Judges the change against `state`; on success `state` includes it and `stmts` its
+    /// statements. The outcome is kept for [`Change::finish`]. May run more than once (a
+    /// PostgreSQL batch that finds its snapshot stale judges again).
+    fn judge(&mut self, state: &mut Snapshot, revision: i64, now: Micros, stmts: &mut Vec<Stmt>);
+
+    /// Answers the caller; `failed` is the batch's write failure, if any.
+    fn finish(self: Box<Self>, failed: Option<&str>);
+}
+
+struct Job<T, F> {
+    actor: String,
+    f: F,
+    outcome: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> Change for Job<T, F>
+where
+    T: Send,
+    F: FnMut(&mut Draft<'_>) -> Result<T> + Send,
+{
+    fn judge(&mut self, state: &mut Snapshot, revision: i64, now: Micros, stmts: &mut Vec<Stmt>) {
+        let mut work = state.clone();
+        let mark = stmts.len();
+        let mut draft = Draft {
+            state: &mut work,
+            revision,
+            now,
+            actor: &self.actor,
+            stmts,
+        };
+        let outcome = (self.f)(&mut draft);
+        if outcome.is_ok() {
+            *state = work;
+        } else {
+            stmts.truncate(mark);
+        }
+        self.outcome = Some(outcome);
+    }
+
+    fn finish(self: Box<Self>, failed: Option<&str>) {
+        let answer = match (self.outcome, failed) {
+            (Some(Err(e)), _) => Err(e),
+            (_, Some(msg)) => Err(StoreError::WriteFailed(msg.to_string())),
+            (Some(ok), None) => ok,
+            (None, None) => Err(StoreError::WriteFailed(
+                "the change was never judged".into(),
+            )),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Changes waiting for the next batch.
+#[derive(Default)]
+pub(crate) struct Queue {
+    waiting: std::sync::Mutex<Vec<Box<dyn Change>>>,
+}
+
+impl Queue {
+    fn push(&self, c: Box<dyn Change>) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(c);
+    }
+
+    fn take(&self) -> Vec<Box<dyn Change>> {
+        let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let n = w.len().min(MAX_BATCH);
+        w.drain(..n).collect()
+    }
+}
+
+impl Store {
+    /// Applies the change `f` as `actor` in the next batch and returns what it returned.
+    /// `f` must only edit the draft after its checks pass; a refusal writes nothing.
+    pub(crate) async fn change<T, F>(&self, actor: &str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut Draft<'_>) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.inner.queue.push(Box::new(Job {
+            actor: actor.to_string(),
+            f,
+            outcome: None,
+            reply,
+        }));
+        let store = self.clone();
+        tokio::spawn(async move {
+            let turn = store.inner.writer.clone().lock_owned().await;
+            let changes = store.inner.queue.take();
+            if !changes.is_empty() {
+                store.write_batch(changes).await;
+            }
+            drop(turn);
+        });
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::WriteFailed("the writer stopped".into())))
+    }
+
+    /// Judges and writes `changes` as one transaction, then answers each.
+    async fn write_batch(&self, mut changes: Vec<Box<dyn Change>>) {
+        let now = super::now_micros();
+        let written = match self.inner.backend {
+            Backend::Sqlite => self.write_batch_sqlite(&mut changes, now).await,
+            Backend::Postgres => self.write_batch_postgres(&mut changes, now).await,
+        };
+        let failed = match written {
+            Ok(Some(state)) => {
+                let revision = state.revision;
+                self.snapshots().offer(Arc::new(state));
+                self.publish(revision);
+                None
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "batched write failed");
+                Some(e.to_string())
+            }
+        };
+        for c in changes {
+            c.finish(failed.as_deref());
+        }
+    }
+
+    /// SQLite: this process is the only writer, so the snapshot at the published revision is
+    /// the database's state; judge against it, then run everything on the writer connection.
+    async fn write_batch_sqlite(
+        &self,
+        changes: &mut [Box<dyn Change>],
+        now: Micros,
+    ) -> Result<Option<Snapshot>> {
+        let base = self.snapshot().await?;
+        let mut state = Snapshot::clone(&base);
+        let stmts = judge_all(changes, &mut state, now);
+        if stmts.is_empty() {
+            return Ok(None);
+        }
+        let (from, to) = (base.revision, state.revision);
+        let writer = self.inner.sqlite_writer.clone().ok_or_else(|| {
+            StoreError::WriteFailed("the SQLite writer connection is not open".into())
+        })?;
+        tokio::task::spawn_blocking(move || writer.write(from, to, &stmts))
+            .await
+            .map_err(|e| StoreError::WriteFailed(format!("the SQLite writer stopped: {e}")))??;
+        Ok(Some(state))
+    }
+
+    /// PostgreSQL: the revision bump takes the row lock every replica's writers queue on; a
+    /// snapshot older than the revision before it is reloaded inside the transaction.
+    async fn write_batch_postgres(
+        &self,
+        changes: &mut [Box<dyn Change>],
+        now: Micros,
+    ) -> Result<Option<Snapshot>> {
+        let mut tx = self.pool().begin().await?;
+        let revision: i64 = sqlx::query_scalar(
+            "UPDATE meta SET revision = revision + 1 WHERE id = 1 RETURNING revision",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut state = match self.snapshots().at(revision - 1) {
+            Some(s) => Snapshot::clone(&s),
+            None => Snapshot::load(&mut tx, Backend::Postgres, revision - 1).await?,
+        };
+        let first_new_id = state.next_aggregate_id;
+        let stmts = judge_all(changes, &mut state, now);
+        if stmts.is_empty() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        for s in &stmts {
+            bind_all(sqlx::query(s.sql), &s.args)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if state.next_aggregate_id > first_new_id {
+            // Ids were given explicitly; keep the identity sequence ahead of them.
+            sqlx::query("SELECT setval(pg_get_serial_sequence('aggregates', 'id'), $1)")
+                .bind(state.next_aggregate_id - 1)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if state.revision > revision {
+            sqlx::query("UPDATE meta SET revision = $1 WHERE id = 1")
+                .bind(state.revision)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(state))
+    }
+}
+
+/// Judges `changes` in order against `state` (at the revision before the batch); each change
+/// that writes something gets the next revision. Returns the statements; `state.revision` ends
+/// at the last change's revision.
+fn judge_all(changes: &mut [Box<dyn Change>], state: &mut Snapshot, now: Micros) -> Vec<Stmt> {
+    let mut stmts = Vec::new();
+    for c in changes.iter_mut() {
+        let before = stmts.len();
+        let revision = state.revision + 1;
+        c.judge(state, revision, now, &mut stmts);
+        if stmts.len() > before {
+            state.revision = revision;
+        }
+    }
+    stmts
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    args: &'q [Arg],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for a in args {
+        q = match a {
+            Arg::Int(v) => q.bind(*v),
+            Arg::Text(v) => q.bind(v.as_str()),
+            Arg::NullText => q.bind(None::<String>),
+        };
+    }
+    q
+}
