@@ -72,7 +72,23 @@ struct Phase {
     op: &'static str,
     latencies: Vec<Duration>,
     wall: Duration,
+    /// CPU time the whole process (server and clients) used during the phase.
+    cpu: Duration,
     errors: usize,
+}
+
+/// CPU time (user + system) this process has used so far.
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 impl Phase {
@@ -94,7 +110,13 @@ impl Phase {
     fn absorb(&mut self, other: Phase) {
         self.latencies.extend(other.latencies);
         self.wall += other.wall;
+        self.cpu += other.cpu;
         self.errors += other.errors;
+    }
+
+    /// CPU microseconds (server and client together) per request.
+    fn cpu_per_request(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.latencies.len().max(1) as f64
     }
 
     fn rps(&self) -> f64 {
@@ -135,6 +157,7 @@ async fn run_phase(
     requests: Vec<Request>,
 ) -> Phase {
     let queue = Arc::new(Mutex::new(requests.into_iter()));
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let deadline = started + PHASE_DEADLINE;
     let mut workers = Vec::new();
@@ -176,6 +199,7 @@ async fn run_phase(
         op,
         latencies: Vec::new(),
         wall: Duration::ZERO,
+        cpu: Duration::ZERO,
         errors: 0,
     };
     for w in workers {
@@ -184,6 +208,7 @@ async fn run_phase(
         phase.errors += e;
     }
     phase.wall = started.elapsed();
+    phase.cpu = process_cpu().saturating_sub(cpu_before);
     phase
 }
 
@@ -327,13 +352,14 @@ fn report(backend: &str, phases: &[Phase], strict_latency: bool) -> Vec<String> 
     let mut missed = Vec::new();
     println!("\n== {backend}: {AGGREGATES} aggregates × {HOSTS_PER_AGGREGATE} hosts × {METADATA_KEYS} metadata keys, {CLIENTS} concurrent clients, Nova surface ==");
     println!(
-        "{:<13}{:>7}{:>7}{:>10}{:>10}{:>11} | {:>13}{:>13}{:>11} | {:>15}{:>15}",
+        "{:<13}{:>7}{:>7}{:>10}{:>10}{:>11}{:>12} | {:>13}{:>13}{:>11} | {:>15}{:>15}",
         "op",
         "n",
         "errors",
         "median ms",
         "p99 ms",
         "req/s",
+        "CPU µs/req",
         "Nova median",
         "Nova p99",
         "Nova req/s",
@@ -353,13 +379,14 @@ fn report(backend: &str, phases: &[Phase], strict_latency: bool) -> Vec<String> 
             .map(|(_, hi)| format!("{:.2}×", rps / hi))
             .unwrap_or_else(|| "n/a".into());
         println!(
-            "{:<13}{:>7}{:>7}{:>10.3}{:>10.3}{:>11.0} | {:>13}{:>13}{:>11} | {:>15}{:>15}",
+            "{:<13}{:>7}{:>7}{:>10.3}{:>10.3}{:>11.0}{:>12.0} | {:>13}{:>13}{:>11} | {:>15}{:>15}",
             p.op,
             p.latencies.len(),
             p.errors,
             median,
             p99,
             rps,
+            p.cpu_per_request(),
             range(n.median_ms),
             range(n.p99_ms),
             range(n.rps),

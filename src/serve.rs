@@ -111,6 +111,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
         settings: Arc::new(config.settings.clone()),
         shutdown: shutdown.clone(),
         metrics: crate::telemetry::prometheus(),
+        nova_aggregate_list: Arc::default(),
     };
     let poller = {
         let (store, stop, every) = (store.clone(), shutdown.clone(), config.revision_poll);

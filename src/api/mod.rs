@@ -4,6 +4,7 @@
 
 pub mod compat;
 mod identity;
+pub mod memo;
 pub mod native;
 mod ops;
 pub mod rules;

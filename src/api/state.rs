@@ -7,6 +7,7 @@ use std::time::Duration;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::memo::RevisionMemo;
 use crate::auth::Tokens;
 use crate::store::Store;
 
@@ -41,6 +42,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Renders `/metrics`, when the recorder could be installed.
     pub metrics: Option<PrometheusHandle>,
+    /// The Nova aggregate list, rendered once per revision.
+    pub nova_aggregate_list: Arc<RevisionMemo>,
 }
 
 impl AppState {

@@ -26,12 +26,12 @@ pub enum ZoneRules {
 impl Store {
     /// All aggregates in id order.
     pub async fn list_aggregates(&self) -> Result<Vec<Aggregate>> {
-        let snap = self.snapshot().await?;
-        Ok(snap
-            .aggregates
-            .values()
-            .map(|a| Aggregate::clone(a))
-            .collect())
+        Ok(self.aggregate_view().await?.aggregates().cloned().collect())
+    }
+
+    /// All aggregates with the revision they reflect, without copying them.
+    pub async fn aggregate_view(&self) -> Result<super::AggregateView> {
+        Ok(super::AggregateView(self.snapshot().await?))
     }
 
     /// One aggregate.

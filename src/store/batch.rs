@@ -8,7 +8,9 @@
 //! waits on a round trip to the database per check. The batch keeps the writer's turn ([`Store::write`]'s rule) while it
 //! runs, so the usual [`WriteTx`](super::WriteTx) writers and batches take turns.
 //!
-//! On SQLite the batch runs synchronously on one connection ([`sqlite_writer`]); on PostgreSQL it
+//! On SQLite the batch runs synchronously on one connection ([`sqlite_writer`]) — in place, as
+//! a commit only appends to the WAL, or on a blocking thread when `synchronous = FULL` makes
+//! each commit wait for an fsync; on PostgreSQL it
 //! bumps the revision first (the row lock that serializes replicas), reloads the snapshot if
 //! another replica committed since, then judges the changes and runs their statements.
 //!
@@ -257,9 +259,16 @@ impl Store {
         let writer = self.inner.sqlite_writer.clone().ok_or_else(|| {
             StoreError::WriteFailed("the SQLite writer connection is not open".into())
         })?;
-        tokio::task::spawn_blocking(move || writer.write(from, to, &stmts))
-            .await
-            .map_err(|e| StoreError::WriteFailed(format!("the SQLite writer stopped: {e}")))??;
+        if writer.commits_wait_for_disk() {
+            tokio::task::spawn_blocking(move || writer.write(from, to, &stmts))
+                .await
+                .map_err(|e| {
+                    StoreError::WriteFailed(format!("the SQLite writer stopped: {e}"))
+                })??;
+        } else {
+            // A commit only appends to the WAL (see sqlite_writer): a short call, run in place.
+            writer.write(from, to, &stmts)?;
+        }
         Ok(Some(state))
     }
 
@@ -286,24 +295,28 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         }
+        // One round trip for the whole batch: the statements as one script (simple query
+        // protocol), their arguments written as literals.
+        let mut script = String::from("SET LOCAL standard_conforming_strings = on");
         for s in &stmts {
-            bind_all(sqlx::query(s.sql), &s.args)
-                .execute(&mut *tx)
-                .await?;
+            script.push_str(";\n");
+            script.push_str(&with_literals(s)?);
         }
         if state.next_aggregate_id > first_new_id {
             // Ids were given explicitly; keep the identity sequence ahead of them.
-            sqlx::query("SELECT setval(pg_get_serial_sequence('aggregates', 'id'), $1)")
-                .bind(state.next_aggregate_id - 1)
-                .execute(&mut *tx)
-                .await?;
+            script.push_str(&format!(
+                ";\nSELECT setval(pg_get_serial_sequence('aggregates', 'id'), {})",
+                state.next_aggregate_id - 1
+            ));
         }
         if state.revision > revision {
-            sqlx::query("UPDATE meta SET revision = $1 WHERE id = 1")
-                .bind(state.revision)
-                .execute(&mut *tx)
-                .await?;
+            script.push_str(&format!(
+                ";\nUPDATE meta SET revision = {} WHERE id = 1",
+                state.revision
+            ));
         }
+        let conn: &mut sqlx::AnyConnection = &mut tx;
+        sqlx::Executor::execute(conn, sqlx::raw_sql(&script)).await?;
         tx.commit().await?;
         Ok(Some(state))
     }
@@ -325,16 +338,89 @@ fn judge_all(changes: &mut [Box<dyn Change>], state: &mut Snapshot, now: Micros)
     stmts
 }
 
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    args: &'q [Arg],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    for a in args {
-        q = match a {
-            Arg::Int(v) => q.bind(*v),
-            Arg::Text(v) => q.bind(v.as_str()),
-            Arg::NullText => q.bind(None::<String>),
-        };
+/// `s` with each `$n` replaced by its argument as a PostgreSQL literal. With
+/// `standard_conforming_strings` on (the script sets it), a quote is the only character special
+/// inside '…', so doubling it makes any string a literal; NUL, which no text value may hold, is
+/// refused.
+fn with_literals(s: &Stmt) -> Result<String> {
+    let mut out = String::with_capacity(s.sql.len() + 32);
+    let mut chars = s.sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        let mut n = 0usize;
+        while let Some((_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
+            n = n * 10 + d.to_digit(10).unwrap_or(0) as usize;
+            chars.next();
+        }
+        let arg = n
+            .checked_sub(1)
+            .and_then(|i| s.args.get(i))
+            .ok_or_else(|| {
+                StoreError::WriteFailed(format!("statement has no argument ${n}: {}", s.sql))
+            })?;
+        match arg {
+            Arg::Int(v) => out.push_str(&v.to_string()),
+            Arg::NullText => out.push_str("NULL"),
+            Arg::Text(v) if v.contains('\0') => {
+                return Err(StoreError::invalid(
+                    "text",
+                    "a value contains a NUL character, which the database cannot store; remove it",
+                ))
+            }
+            Arg::Text(v) => {
+                out.push('\'');
+                out.push_str(&v.replace('\'', "''"));
+                out.push('\'');
+            }
+        }
     }
-    q
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stmt(sql: &'static str, args: Vec<Arg>) -> Stmt {
+        Stmt { sql, args }
+    }
+
+    #[test]
+    fn literals_replace_every_placeholder_by_number() {
+        let args = (1..=11).map(Arg::Int).collect();
+        let s = stmt("SELECT $1, $11, $10, $1", args);
+        assert_eq!(with_literals(&s).unwrap(), "SELECT 1, 11, 10, 1");
+    }
+
+    #[test]
+    fn text_literals_double_quotes_and_keep_backslashes() {
+        let s = stmt(
+            "INSERT INTO t VALUES ($1, $2)",
+            vec![
+                Arg::Text(r"it's a \' trap; DROP TABLE t; --".into()),
+                Arg::NullText,
+            ],
+        );
+        assert_eq!(
+            with_literals(&s).unwrap(),
+            r"INSERT INTO t VALUES ('it''s a \'' trap; DROP TABLE t; --', NULL)"
+        );
+    }
+
+    #[test]
+    fn nul_and_missing_arguments_are_refused() {
+        let nul = stmt("SELECT $1", vec![Arg::Text("a\0b".into())]);
+        assert!(matches!(
+            with_literals(&nul),
+            Err(StoreError::Invalid { .. })
+        ));
+        let missing = stmt("SELECT $2", vec![Arg::Int(1)]);
+        assert!(matches!(
+            with_literals(&missing),
+            Err(StoreError::WriteFailed(_))
+        ));
+    }
 }

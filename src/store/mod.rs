@@ -39,6 +39,7 @@ pub use error::StoreError;
 pub use hosts::HostPatch;
 pub use model::*;
 pub use report::POOL_KEY;
+pub use snapshot::AggregateView;
 pub use time::{now_micros, Micros};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");

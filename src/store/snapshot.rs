@@ -85,6 +85,22 @@ impl Snapshot {
     }
 }
 
+/// Every aggregate as committed at one revision, shared with the store's cache (no copy).
+#[derive(Clone)]
+pub struct AggregateView(pub(crate) Arc<Snapshot>);
+
+impl AggregateView {
+    /// The revision the aggregates reflect.
+    pub fn revision(&self) -> i64 {
+        self.0.revision
+    }
+
+    /// The aggregates in id order.
+    pub fn aggregates(&self) -> impl Iterator<Item = &Aggregate> {
+        self.0.aggregates.values().map(|a| &**a)
+    }
+}
+
 /// The latest snapshot this process holds.
 #[derive(Default)]
 pub(crate) struct SnapshotCache {

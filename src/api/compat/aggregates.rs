@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::body::Bytes;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
@@ -67,14 +68,33 @@ fn aggregate_schema(name: Format) -> Vec<(&'static str, Schema)> {
 pub async fn index(ctx: &Ctx<'_>) -> Result<Response, Fault> {
     ctx.no_query_from_2_102()?;
     ctx.allow(&rule("index"), Access::Read)?;
-    let all = ctx
+    let view = ctx
         .state
         .store
-        .list_aggregates()
+        .aggregate_view()
         .await
         .map_err(|e| ctx.internal(&e))?;
-    let items: Vec<Value> = all.iter().map(|a| body(ctx, a, true, None)).collect();
-    Ok(json_response(json!({"aggregates": items})))
+    // The body depends only on the committed state and on whether uuids are shown (2.41).
+    let variant = u8::from(ctx.version.at_least(41));
+    let memo = &ctx.state.nova_aggregate_list;
+    let rendered = match memo.get(view.revision(), variant) {
+        Some(b) => b,
+        None => {
+            let items: Vec<Value> = view
+                .aggregates()
+                .map(|a| body(ctx, a, true, None))
+                .collect();
+            let b = Bytes::from(json!({"aggregates": items}).to_string());
+            memo.put(view.revision(), variant, b.clone());
+            b
+        }
+    };
+    let mut r = rendered.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
 }
 
 /// `POST /os-aggregates`.
