@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use xenpool_mocks::{FarmOptions, Scenario};
+use xenpool_mocks::{FarmOptions, Fault, FaultKind, Scenario};
 
 use crate::support::server::Db;
 use crate::support::stack::{farm, Stack};
@@ -44,6 +44,43 @@ async fn maintenance(stack: &Stack, host: &str, enabled: bool, dry_run: bool) ->
             .then_some(op)
         })
         .await
+}
+
+/// The operation's VM names, sorted (a VM listed twice shows twice).
+fn vm_names(op: &Value) -> Vec<String> {
+    let mut names: Vec<String> = op["vms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| v["name"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Mock timings of a few milliseconds for everything but live migration (`migrate_ms` per GiB).
+fn quick_timings(migrate_ms: u64) -> xenpool_mocks::Timings {
+    xenpool_mocks::Timings {
+        fuse: Duration::from_millis(10),
+        xapi_restart: Duration::from_millis(10),
+        member_sync: Duration::from_millis(10),
+        reboot: Duration::from_millis(10),
+        migrate_per_gib: Duration::from_millis(migrate_ms),
+        designate: Duration::from_millis(10),
+        ..Default::default()
+    }
+}
+
+/// How many `VM.pool_migrate` calls (sync or async) the farm has received.
+fn migrate_calls(stack: &Stack) -> u64 {
+    stack
+        .farm()
+        .calls
+        .values()
+        .flat_map(|m| m.iter())
+        .filter(|(k, _)| k.contains("pool_migrate"))
+        .map(|(_, n)| n)
+        .sum()
 }
 
 async fn maintenance_round_trip(db: Db) {
@@ -103,6 +140,19 @@ async fn maintenance_round_trip(db: Db) {
 
     let op = maintenance(&stack, "xs1", false, false).await;
     assert_eq!(op["state"], "succeeded", "{op}");
+    assert_eq!(
+        vm_names(&op),
+        ["vm1", "vm2", "vm3", "vm4", "vm5"],
+        "every VM listed once: {op}"
+    );
+    assert!(
+        op["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["result"] == "migrated" && v["to"] == "xs1"),
+        "{op}"
+    );
     let farm = stack.farm();
     assert!(farm.host("xs1").unwrap().enabled);
     for vm in &farm.vms {
@@ -183,19 +233,115 @@ async fn vms_that_cannot_move_are_named_and_nothing_moves() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_vms_outcome_shows_while_the_next_migration_is_held() {
+    // xs1 (the master) runs three 1 GiB VMs; migrations run one at a time, 250 ms each.
+    let mut toml = String::from("[[hosts]]\nname = \"xs1\"\n");
+    for k in 1..=3 {
+        toml.push_str(&format!(
+            "[[hosts.vms]]\nname = \"a{k}\"\nmemory_mib = 1024\n"
+        ));
+    }
+    toml.push_str("[[hosts]]\nname = \"xs2\"\n");
+    toml.push_str("[[hosts]]\nname = \"xs3\"\n");
+    let options = FarmOptions {
+        scenario: Some(Scenario::from_toml(&toml).expect("scenario parses")),
+        time_scale: 1.0,
+        timings: quick_timings(250),
+        ..farm(3, 0)
+    };
+    let stack = Stack::start_with(Db::Sqlite, options, |demo| {
+        demo.concurrency = xenpool::planner::Concurrency {
+            per_host: 1,
+            per_pool: 1,
+        };
+    })
+    .await;
+    stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
+    let (status, op) = stack
+        .call(
+            "PUT",
+            "/v1/hosts/xs1/maintenance",
+            json!({ "enabled": true }),
+        )
+        .await;
+    assert_eq!(status, 202, "{op}");
+    let id = op["id"].as_i64().unwrap();
+
+    // While the first migration runs, hold the next VM.pool_migrate call for 3 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while migrate_calls(&stack) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no migration started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut hold = Fault::new(FaultKind::Latency);
+    hold.method = Some("VM.pool_migrate".into());
+    hold.count = Some(1);
+    hold.latency_ms = Some(3000);
+    stack.demo.farm.inject(hold).expect("fault accepted");
+
+    let during = stack
+        .until("the first VM's outcome reported", || async {
+            let op = stack.get(&format!("/v1/operations/{id}")).await;
+            (op["vms"].as_array().map_or(0, Vec::len) > 0).then_some(op)
+        })
+        .await;
+    assert_eq!(during["state"], "running", "{during}");
+    let vms = during["vms"].as_array().unwrap();
+    assert_eq!(vms.len(), 1, "only the first VM is done: {during}");
+    assert_eq!(
+        (&vms[0]["from"], &vms[0]["result"], &vms[0]["error"]),
+        (&json!("xs1"), &json!("migrated"), &Value::Null),
+        "{during}"
+    );
+    let progress = during["progress"].as_f64().unwrap();
+    assert!(
+        (progress - 1.0 / 3.0).abs() < 1e-6,
+        "one of three VMs done: {during}"
+    );
+    let farm = stack.farm();
+    let first = vms[0]["name"].as_str().unwrap();
+    let still_home: Vec<&str> = farm
+        .vms
+        .iter()
+        .filter(|v| v.resident_on.as_deref() == Some("xs1"))
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(still_home.len(), 2, "the others wait: {still_home:?}");
+    assert!(!still_home.contains(&first), "{first} has left xs1");
+
+    let done = stack
+        .until("the operation finished", || async {
+            let op = stack.get(&format!("/v1/operations/{id}")).await;
+            (op["state"] != "running" && op["state"] != "pending").then_some(op)
+        })
+        .await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(vm_names(&done), ["a1", "a2", "a3"], "{done}");
+    assert_eq!(done["progress"], 1.0, "{done}");
+    let events = stack
+        .get("/v1/events?kind=operation.updated&limit=1000")
+        .await;
+    let updates = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["details"]["operation"] == id)
+        .count();
+    assert!(
+        (3..=3 + 3).contains(&updates),
+        "running, at most one report per VM, then the end: {updates} updates"
+    );
+    stack.assert_invariants();
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_killed_mid_evacuation_finishes_it_after_a_restart() {
-    // Every other duration instant; a migration takes 300 ms per GiB, so the kill lands mid-way.
+    // Every other duration instant; a migration takes 500 ms per GiB, so the kill lands mid-way:
+    // three VMs move first (three per host at once), and the kill comes once one is reported.
     let mut options = crowded_master();
     options.time_scale = 1.0;
-    options.timings = xenpool_mocks::Timings {
-        fuse: Duration::from_millis(10),
-        xapi_restart: Duration::from_millis(10),
-        member_sync: Duration::from_millis(10),
-        reboot: Duration::from_millis(10),
-        migrate_per_gib: Duration::from_millis(300),
-        designate: Duration::from_millis(10),
-        ..Default::default()
-    };
+    options.timings = quick_timings(500);
     let mut stack = Stack::start(Db::Sqlite, options).await;
     stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
     let (status, op) = stack
@@ -206,16 +352,18 @@ async fn an_agent_killed_mid_evacuation_finishes_it_after_a_restart() {
         )
         .await;
     assert_eq!(status, 202, "{op}");
-    stack
-        .until("the first migration under way", || async {
-            let farm = stack.farm();
-            farm.calls
-                .values()
-                .any(|m| m.keys().any(|k| k.contains("pool_migrate")))
-                .then_some(())
+    let id = op["id"].as_i64().unwrap();
+    let before = stack
+        .until("a VM's outcome reported", || async {
+            let op = stack.get(&format!("/v1/operations/{id}")).await;
+            (!vm_names(&op).is_empty()).then_some(op)
         })
         .await;
     stack.demo.kill_agent("xs1");
+    assert!(
+        vm_names(&before).len() < 5,
+        "the kill comes before the last VM is reported: {before}"
+    );
     tokio::time::sleep(Duration::from_millis(150)).await;
     stack.demo.start_agent("xs1").expect("agent restarts");
     stack
@@ -227,13 +375,36 @@ async fn an_agent_killed_mid_evacuation_finishes_it_after_a_restart() {
             (off && farm.vms.len() == 5).then_some(())
         })
         .await;
-    let id = op["id"].as_i64().unwrap();
-    stack
+    let done = stack
         .until("the operation finished after the restart", || async {
             let op = stack.get(&format!("/v1/operations/{id}")).await;
-            (op["state"] == "succeeded").then_some(())
+            (op["state"] == "succeeded").then_some(op)
         })
         .await;
+    assert_eq!(
+        vm_names(&done),
+        ["vm1", "vm2", "vm3", "vm4", "vm5"],
+        "every VM exactly once, those reported before the kill included: {done}"
+    );
+    for vm in done["vms"].as_array().unwrap() {
+        assert_eq!(
+            (&vm["from"], &vm["result"]),
+            (&json!("xs1"), &json!("migrated")),
+            "{done}"
+        );
+        let to = vm["to"].as_str().unwrap_or_default();
+        assert!(to == "xs2" || to == "xs3", "{done}");
+        assert_eq!(
+            stack
+                .farm()
+                .vm(vm["name"].as_str().unwrap())
+                .unwrap()
+                .resident_on
+                .as_deref(),
+            Some(to),
+            "reported where it is: {done}"
+        );
+    }
     stack.assert_invariants();
     stack.shutdown().await;
 }
