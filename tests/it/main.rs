@@ -4,6 +4,7 @@ mod support;
 
 mod auth_roles;
 mod cli;
+mod cli_stack;
 mod compat_clients;
 mod compat_surface;
 mod compat_vectors;

@@ -85,15 +85,7 @@ impl CliEnv {
 
     /// A `xenpool` command with URL and admin token in the environment and an empty $HOME.
     pub fn xenpool(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_xenpool"));
-        c.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.home.path())
-            .env("XDG_CONFIG_HOME", self.home.path().join(".config"))
-            .env("XENPOOL_URL", &self.url)
-            .env("XENPOOL_TOKEN", ADMIN)
-            .stdin(Stdio::null());
-        c
+        xenpool_command(&self.url, ADMIN, self.home.path())
     }
 
     /// The temp $HOME the commands run with.
@@ -195,6 +187,20 @@ impl Drop for CliEnv {
             self.runtime.block_on(server.stop());
         }
     }
+}
+
+/// A `xenpool` command for the API at `url` with `token`, $HOME at `home` and nothing else of
+/// this process's environment but `PATH`.
+pub fn xenpool_command(url: &str, token: &str, home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xenpool"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XENPOOL_URL", url)
+        .env("XENPOOL_TOKEN", token)
+        .stdin(Stdio::null());
+    c
 }
 
 /// Runs `cmd` and collects its output.
