@@ -1,6 +1,7 @@
 //! The real `xenpool` binary's `host-update --maintenance` against the whole stack with agents
 //! running on the mock: the dry run's plan (each VM, its destination, the order), the per-VM
-//! outcome in a table and, with `-f json`, the `operation` object with its `vms` list.
+//! outcome in a table and, with `-f json`, the `operation` object with its `vms` list; on a
+//! terminal (a pty from script(1)) an indicatif progress bar instead of plain lines.
 
 use serde_json::{json, Value};
 use xenpool_mocks::{FarmOptions, Scenario};
@@ -180,6 +181,33 @@ async fn host_update_prints_the_plan_and_each_vms_outcome() {
             .iter()
             .all(|v| v.resident_on.as_deref() == Some("xs1")),
         "every VM home"
+    );
+
+    // On a terminal (a pty from script(1)) the wait is an indicatif bar, not plain lines.
+    let command = format!(
+        "'{}' host-update xs1 --maintenance enable",
+        env!("CARGO_BIN_EXE_xenpool")
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("TERM", "xterm")
+        .env("XENPOOL_URL", stack.demo.url())
+        .env("XENPOOL_TOKEN", &stack.demo.admin_token)
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::null());
+    let tty = tokio::task::spawn_blocking(move || output(&mut cmd))
+        .await
+        .expect("command thread");
+    let screen = tty.ok();
+    assert!(
+        screen.contains("] 100%") && screen.contains("succeeded"),
+        "a finished progress bar:\n{screen}"
+    );
+    assert!(
+        !screen.contains(": running ") && screen.contains("(maintenance_enable on xs1): succeeded"),
+        "no plain progress lines on a terminal, then the outcome:\n{screen}"
     );
     stack.assert_invariants();
     stack.shutdown().await;
