@@ -6,9 +6,12 @@
 use serde_json::{json, Value};
 use xenpool_mocks::{FarmOptions, Scenario};
 
-use crate::support::cli_env::{output, xenpool_command, Out};
+use crate::support::cli_env::{output, table_rows, xenpool_command, Out};
 use crate::support::server::Db;
 use crate::support::stack::{farm, Stack};
+
+/// `host-update xs1 --maintenance enable`, to which each call adds its flags.
+const ENABLE_XS1: &[&str] = &["host-update", "xs1", "--maintenance", "enable"];
 
 /// Runs `xenpool ARGS` as admin against `stack`, off the async runtime.
 async fn xenpool(stack: &Stack, home: &std::path::Path, args: &[&str]) -> Out {
@@ -19,19 +22,9 @@ async fn xenpool(stack: &Stack, home: &std::path::Path, args: &[&str]) -> Out {
         .expect("command thread")
 }
 
-/// The table's data rows as trimmed cells.
+/// The table's data rows (after the header) as trimmed cells.
 fn rows(table: &str) -> Vec<Vec<String>> {
-    table
-        .lines()
-        .filter(|l| l.starts_with('|'))
-        .skip(1)
-        .map(|l| {
-            l.trim_matches('|')
-                .split('|')
-                .map(|c| c.trim().to_string())
-                .collect()
-        })
-        .collect()
+    table_rows(table).into_iter().skip(1).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,27 +43,14 @@ async fn host_update_prints_the_plan_and_each_vms_outcome() {
     let home = tempfile::tempdir().expect("temp dir");
 
     // The dry run: each VM, where it goes and in which order; nothing moves.
-    let dry = xenpool(
-        &stack,
-        home.path(),
-        &["host-update", "xs1", "--maintenance", "enable", "--dry-run"],
-    )
-    .await;
+    let dry = xenpool(&stack, home.path(), &[ENABLE_XS1, &["--dry-run"]].concat()).await;
     let text = dry.ok();
     assert!(text.contains("the plan (nothing was changed)"), "{text}");
     let table = rows(text);
     let plan = xenpool(
         &stack,
         home.path(),
-        &[
-            "host-update",
-            "xs1",
-            "--maintenance",
-            "enable",
-            "--dry-run",
-            "-f",
-            "json",
-        ],
+        &[ENABLE_XS1, &["--dry-run", "-f", "json"]].concat(),
     )
     .await
     .json();
@@ -92,29 +72,10 @@ async fn host_update_prints_the_plan_and_each_vms_outcome() {
         );
         assert!(want[3] == "xs2" || want[3] == "xs3", "{plan}");
     }
-    assert!(
-        stack
-            .farm()
-            .vms
-            .iter()
-            .all(|v| v.resident_on.as_deref() == Some("xs1")),
-        "a dry run moves nothing"
-    );
+    assert!(stack.all_vms_on("xs1"), "a dry run moves nothing");
 
     // Maintenance on, waited for, as JSON: the operation object with its per-VM outcomes.
-    let enabled = xenpool(
-        &stack,
-        home.path(),
-        &[
-            "host-update",
-            "xs1",
-            "--maintenance",
-            "enable",
-            "-f",
-            "json",
-        ],
-    )
-    .await;
+    let enabled = xenpool(&stack, home.path(), &[ENABLE_XS1, &["-f", "json"]].concat()).await;
     let op = &enabled.json()["operation"];
     assert_eq!(
         (&op["kind"], &op["host"], &op["state"]),
@@ -174,14 +135,7 @@ async fn host_update_prints_the_plan_and_each_vms_outcome() {
             "{text}"
         );
     }
-    assert!(
-        stack
-            .farm()
-            .vms
-            .iter()
-            .all(|v| v.resident_on.as_deref() == Some("xs1")),
-        "every VM home"
-    );
+    assert!(stack.all_vms_on("xs1"), "every VM home");
 
     // On a terminal (a pty from script(1)) the wait is an indicatif bar, not plain lines.
     let command = format!(

@@ -26,13 +26,18 @@ fn crowded_master() -> FarmOptions {
     }
 }
 
-async fn maintenance(stack: &Stack, host: &str, enabled: bool, dry_run: bool) -> Value {
+/// Requests maintenance (or its plan) for `host`; returns the operation id.
+async fn request(stack: &Stack, host: &str, enabled: bool, dry_run: bool) -> i64 {
     let body = json!({ "enabled": enabled, "dry_run": dry_run });
     let (status, op) = stack
         .call("PUT", &format!("/v1/hosts/{host}/maintenance"), body)
         .await;
     assert_eq!(status, 202, "{op}");
-    let id = op["id"].as_i64().expect("operation id");
+    op["id"].as_i64().expect("operation id")
+}
+
+async fn maintenance(stack: &Stack, host: &str, enabled: bool, dry_run: bool) -> Value {
+    let id = request(stack, host, enabled, dry_run).await;
     stack
         .until(&format!("operation {id} finished"), || async {
             let op = stack.get(&format!("/v1/operations/{id}")).await;
@@ -92,14 +97,7 @@ async fn maintenance_round_trip(db: Db) {
     let moves = plan["plan"]["moves"].as_array().expect("a plan with moves");
     assert_eq!(moves.len(), 5, "{plan}");
     assert!(moves.iter().all(|m| m["to"] != "xs1"), "{plan}");
-    assert!(
-        stack
-            .farm()
-            .vms
-            .iter()
-            .all(|v| v.resident_on.as_deref() == Some("xs1")),
-        "a dry run moves nothing"
-    );
+    assert!(stack.all_vms_on("xs1"), "a dry run moves nothing");
 
     let op = maintenance(&stack, "xs1", true, false).await;
     assert_eq!(op["state"], "succeeded", "{op}");
@@ -257,15 +255,7 @@ async fn each_vms_outcome_shows_while_the_next_migration_is_held() {
     })
     .await;
     stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
-    let (status, op) = stack
-        .call(
-            "PUT",
-            "/v1/hosts/xs1/maintenance",
-            json!({ "enabled": true }),
-        )
-        .await;
-    assert_eq!(status, 202, "{op}");
-    let id = op["id"].as_i64().unwrap();
+    let id = request(&stack, "xs1", true, false).await;
 
     // While the first migration runs, hold the next VM.pool_migrate call for 3 s.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -344,15 +334,7 @@ async fn an_agent_killed_mid_evacuation_finishes_it_after_a_restart() {
     options.timings = quick_timings(500);
     let mut stack = Stack::start(Db::Sqlite, options).await;
     stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
-    let (status, op) = stack
-        .call(
-            "PUT",
-            "/v1/hosts/xs1/maintenance",
-            json!({ "enabled": true }),
-        )
-        .await;
-    assert_eq!(status, 202, "{op}");
-    let id = op["id"].as_i64().unwrap();
+    let id = request(&stack, "xs1", true, false).await;
     let before = stack
         .until("a VM's outcome reported", || async {
             let op = stack.get(&format!("/v1/operations/{id}")).await;

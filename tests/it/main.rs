@@ -13,6 +13,7 @@ mod e2e_faults;
 mod e2e_maintenance;
 mod e2e_pools;
 mod native_api;
+mod packaging;
 mod pool_verbs;
 mod serve_processes;
 mod watch_feed;

@@ -229,6 +229,19 @@ pub fn python() -> PathBuf {
     venv
 }
 
+/// The `| a | b |` lines of a table (header included), cells trimmed.
+pub fn table_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
 /// The string values of `fields` in `v` (None where absent or not a string), for compact asserts.
 pub fn strs<'a>(v: &'a Value, fields: &[&str]) -> Vec<Option<&'a str>> {
     fields.iter().map(|f| v[*f].as_str()).collect()

@@ -201,6 +201,14 @@ impl Stack {
         .await
     }
 
+    /// Whether every VM of the farm is resident on `host`.
+    pub fn all_vms_on(&self, host: &str) -> bool {
+        self.farm()
+            .vms
+            .iter()
+            .all(|v| v.resident_on.as_deref() == Some(host))
+    }
+
     /// Asserts the mock's invariants hold.
     pub fn assert_invariants(&self) {
         let inv = self.demo.farm.invariants();
