@@ -284,6 +284,16 @@ pub async fn rebalance(
 ) -> Vec<VmOutcome> {
     let total = plan.moves().count() + plan.starts.len();
     let mut outcomes: Vec<VmOutcome> = Vec::with_capacity(total);
+    // A VM that came home just before the agent was killed still carries its away mark.
+    let me = obs.my_host();
+    for (reference, vm) in &obs.vms {
+        let home = vm.other_config.get(HOME_KEY) == Some(&me.name);
+        if home && vm.resident_on == me.reference && !vm.other_config.contains_key(HALTED_KEY) {
+            let _ = session
+                .vm_remove_from_other_config(reference, HOME_KEY)
+                .await;
+        }
+    }
     for wave in plan.waves {
         let wave_outcomes =
             run_moves(session, obs, wave, limits, None, |o, _, _| finished(o)).await;

@@ -602,6 +602,13 @@ impl Agent {
         obs: &Observation,
     ) -> Result<Next, StepFailure> {
         let me = self.config.host.clone();
+        // As for an evacuation: a VM still migrating (started before a restart) lands first.
+        if obs.vms.iter().any(|(_, v)| {
+            v.other_config.get(super::observe::HOME_KEY) == Some(&me)
+                && !v.current_operations.is_empty()
+        }) {
+            return Ok(Next::After(Duration::from_millis(500)));
+        }
         let vms: Vec<_> = obs
             .vm_facts(EvacuationPolicy::Migrate, &BTreeMap::new())
             .into_iter()

@@ -390,3 +390,57 @@ async fn an_agent_killed_mid_evacuation_finishes_it_after_a_restart() {
     stack.assert_invariants();
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_killed_while_vms_go_home_lists_every_vm_once_after_a_restart() {
+    let mut options = crowded_master();
+    options.time_scale = 1.0;
+    options.timings = quick_timings(500);
+    let mut stack = Stack::start(Db::Sqlite, options).await;
+    stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
+    let away = maintenance(&stack, "xs1", true, false).await;
+    assert_eq!(away["state"], "succeeded", "{away}");
+
+    let id = request(&stack, "xs1", false, false).await;
+    let before = stack
+        .until("a VM reported home", || async {
+            let op = stack.get(&format!("/v1/operations/{id}")).await;
+            (!vm_names(&op).is_empty()).then_some(op)
+        })
+        .await;
+    stack.demo.kill_agent("xs1");
+    assert!(
+        vm_names(&before).len() < 5,
+        "the kill comes before the last VM is reported: {before}"
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    stack.demo.start_agent("xs1").expect("agent restarts");
+    let done = stack
+        .until("the return finished after the restart", || async {
+            let op = stack.get(&format!("/v1/operations/{id}")).await;
+            (op["state"] == "succeeded").then_some(op)
+        })
+        .await;
+    assert_eq!(
+        vm_names(&done),
+        ["vm1", "vm2", "vm3", "vm4", "vm5"],
+        "every VM exactly once: {done}"
+    );
+    for vm in done["vms"].as_array().unwrap() {
+        assert_eq!(
+            (&vm["to"], &vm["result"]),
+            (&json!("xs1"), &json!("migrated")),
+            "{done}"
+        );
+    }
+    assert!(stack.all_vms_on("xs1"), "every VM home");
+    for vm in stack.farm().vms {
+        assert!(
+            !vm.other_config.contains_key("xenpool_home"),
+            "{} forgot its away mark",
+            vm.name
+        );
+    }
+    stack.assert_invariants();
+    stack.shutdown().await;
+}
