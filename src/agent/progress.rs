@@ -251,3 +251,128 @@ pub fn recovered_outcomes(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xenapi::Ref;
+    use crate::xenapi::{HostRecord, PoolRecord, VmRecord};
+    use serde_json::json;
+
+    const ME: &str = "OpaqueRef:xs1";
+    const OTHER: &str = "OpaqueRef:xs2";
+
+    fn host(reference: &str, name: &str) -> super::super::observe::ObservedHost {
+        super::super::observe::ObservedHost {
+            reference: Ref::from(reference),
+            name: name.into(),
+            record: HostRecord::default(),
+            live: true,
+            free_memory: 0,
+        }
+    }
+
+    fn vm(uuid: &str, on: &str, state: &str, other_config: serde_json::Value) -> (Ref, VmRecord) {
+        let record = serde_json::from_value(json!({
+            "uuid": uuid, "name_label": uuid, "power_state": state,
+            "resident_on": on, "other_config": other_config,
+        }))
+        .expect("a VM record");
+        (Ref::from(format!("OpaqueRef:vm-{uuid}").as_str()), record)
+    }
+
+    fn observation(vms: Vec<(Ref, VmRecord)>) -> Observation {
+        Observation {
+            me: "xs1".into(),
+            pool: (Ref::from("OpaqueRef:pool"), PoolRecord::default()),
+            hosts: vec![host(ME, "xs1"), host(OTHER, "xs2")],
+            vms,
+        }
+    }
+
+    fn summary(outcomes: &[VmOutcome]) -> Vec<(String, Option<String>, Option<String>, String)> {
+        outcomes
+            .iter()
+            .map(|o| {
+                (
+                    o.name.clone(),
+                    o.from.clone(),
+                    o.to.clone(),
+                    o.result.clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_evacuation_recovers_vms_that_left_or_were_halted_and_were_not_reported() {
+        let before = observation(vec![
+            vm("moved", ME, "Running", json!({})),
+            vm("staying", ME, "Running", json!({})),
+            vm("halted", ME, "Running", json!({})),
+            vm("reported", ME, "Running", json!({})),
+            vm("elsewhere", OTHER, "Running", json!({})),
+        ]);
+        let start = operation_start(7, &before);
+        assert_eq!(start.on_host, ["moved", "staying", "halted", "reported"]);
+        let now = observation(vec![
+            vm("moved", OTHER, "Running", json!({HOME_KEY: "xs1"})),
+            vm("staying", ME, "Running", json!({})),
+            vm(
+                "halted",
+                "OpaqueRef:NULL",
+                "Halted",
+                json!({HALTED_KEY: "true"}),
+            ),
+            vm("reported", OTHER, "Running", json!({HOME_KEY: "xs1"})),
+            vm("elsewhere", OTHER, "Running", json!({})),
+        ]);
+        let reported = BTreeSet::from(["reported".to_string()]);
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            summary(&recovered_outcomes(&start, &now, true, &reported)),
+            [
+                ("moved".into(), s("xs1"), s("xs2"), "migrated".into()),
+                ("halted".into(), s("xs1"), None, "shut_down".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_return_recovers_vms_that_came_home_and_were_not_reported() {
+        let before = observation(vec![
+            vm("away", OTHER, "Running", json!({HOME_KEY: "xs1"})),
+            vm(
+                "parked",
+                "OpaqueRef:NULL",
+                "Halted",
+                json!({HOME_KEY: "xs1", HALTED_KEY: "true"}),
+            ),
+            vm("still-away", OTHER, "Running", json!({HOME_KEY: "xs1"})),
+            vm("native", ME, "Running", json!({})),
+        ]);
+        let start = operation_start(8, &before);
+        assert_eq!(
+            start.away,
+            BTreeMap::from([
+                ("away".to_string(), Some("xs2".to_string())),
+                ("parked".to_string(), None),
+                ("still-away".to_string(), Some("xs2".to_string())),
+            ])
+        );
+        let now = observation(vec![
+            vm("away", ME, "Running", json!({})),
+            vm("parked", ME, "Running", json!({})),
+            vm("still-away", OTHER, "Running", json!({HOME_KEY: "xs1"})),
+            vm("native", ME, "Running", json!({})),
+        ]);
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            summary(&recovered_outcomes(&start, &now, false, &BTreeSet::new())),
+            [
+                ("away".into(), s("xs2"), s("xs1"), "migrated".into()),
+                ("parked".into(), None, s("xs1"), "started".into()),
+            ]
+        );
+    }
+}
