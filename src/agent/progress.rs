@@ -304,6 +304,83 @@ mod tests {
             .collect()
     }
 
+    /// A control plane that records every operation PATCH body, on loopback.
+    async fn recording_control() -> (
+        ControlClient,
+        std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    ) {
+        use axum::{extract::State, routing::patch, Json, Router};
+        type Bodies = std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+        let bodies: Bodies = Default::default();
+        let app = Router::new()
+            .route(
+                "/v1/operations/{id}",
+                patch(
+                    |State(b): State<Bodies>, Json(v): Json<serde_json::Value>| async move {
+                        b.lock().unwrap().push(v);
+                        Json(json!({}))
+                    },
+                ),
+            )
+            .with_state(bodies.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let control = ControlClient::new(
+            url::Url::parse(&url).unwrap(),
+            crate::xenapi::Password::new("agent-token"),
+            "xs1",
+        )
+        .unwrap();
+        (control, bodies)
+    }
+
+    fn moved(name: &str) -> VmOutcome {
+        VmOutcome {
+            name: name.into(),
+            uuid: name.into(),
+            from: Some("xs1".into()),
+            to: Some("xs2".into()),
+            result: "migrated".into(),
+            error: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn reports_coalesce_and_the_last_one_carries_every_vm() {
+        let (control, bodies) = recording_control().await;
+        let names: Vec<String> = (1..=20).map(|k| format!("vm{k}")).collect();
+        let known = [moved("vm0")];
+        let mut reporter =
+            ProgressReporter::start(control, 7, &known, ["earlier".to_string()], names.clone());
+        reporter.finished(&moved("vm1"));
+        // The first report goes at once.
+        while bodies.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Nineteen more within the interval collapse into the final report.
+        for name in &names[1..] {
+            reporter.finished(&moved(name));
+        }
+        reporter.finish().await;
+        let bodies = bodies.lock().unwrap();
+        assert_eq!(bodies.len(), 2, "{bodies:?}");
+        let first = &bodies[0];
+        assert_eq!(first["vms"].as_array().unwrap().len(), 2, "{first}");
+        let last = &bodies[1];
+        let listed: Vec<&str> = last["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed.len(), 21, "vm0 and vm1..vm20: {last}");
+        assert_eq!(listed[0], "vm0");
+        // 22 VMs in the operation (earlier, vm0, vm1..vm20), all done.
+        assert_eq!(last["progress"], 1.0, "{last}");
+        assert_eq!(first["progress"], 3.0 / 22.0, "{first}");
+    }
+
     #[test]
     fn an_evacuation_recovers_vms_that_left_or_were_halted_and_were_not_reported() {
         let before = observation(vec![
