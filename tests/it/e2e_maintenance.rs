@@ -88,6 +88,40 @@ fn migrate_calls(stack: &Stack) -> u64 {
         .sum()
 }
 
+/// A pool of xs1 (master, five 1 GiB VMs), xs2 and xs3 where a migration takes 500 ms per GiB.
+async fn slow_crowded_pool() -> Stack {
+    let mut options = crowded_master();
+    options.time_scale = 1.0;
+    options.timings = quick_timings(500);
+    let stack = Stack::start(Db::Sqlite, options).await;
+    stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
+    stack
+}
+
+/// Kills xs1's agent once operation `id` lists a VM (and before it lists all five), starts it
+/// again, and returns the operation once it succeeded.
+async fn kill_and_restart_after_a_report(stack: &mut Stack, id: i64) -> Value {
+    let before = stack
+        .until("a VM's outcome reported", || async {
+            let op = stack.get(&format!("/v1/operations/{id}")).await;
+            (!vm_names(&op).is_empty()).then_some(op)
+        })
+        .await;
+    stack.demo.kill_agent("xs1");
+    assert!(
+        vm_names(&before).len() < 5,
+        "the kill comes before the last VM is reported: {before}"
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    stack.demo.start_agent("xs1").expect("agent restarts");
+    stack
+        .until("the operation finished after the restart", || async {
+            let op = stack.get(&format!("/v1/operations/{id}")).await;
+            (op["state"] == "succeeded").then_some(op)
+        })
+        .await
+}
+
 async fn maintenance_round_trip(db: Db) {
     let stack = Stack::start(db, crowded_master()).await;
     stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
@@ -329,40 +363,9 @@ async fn each_vms_outcome_shows_while_the_next_migration_is_held() {
 async fn an_agent_killed_mid_evacuation_finishes_it_after_a_restart() {
     // Every other duration instant; a migration takes 500 ms per GiB, so the kill lands mid-way:
     // three VMs move first (three per host at once), and the kill comes once one is reported.
-    let mut options = crowded_master();
-    options.time_scale = 1.0;
-    options.timings = quick_timings(500);
-    let mut stack = Stack::start(Db::Sqlite, options).await;
-    stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
+    let mut stack = slow_crowded_pool().await;
     let id = request(&stack, "xs1", true, false).await;
-    let before = stack
-        .until("a VM's outcome reported", || async {
-            let op = stack.get(&format!("/v1/operations/{id}")).await;
-            (!vm_names(&op).is_empty()).then_some(op)
-        })
-        .await;
-    stack.demo.kill_agent("xs1");
-    assert!(
-        vm_names(&before).len() < 5,
-        "the kill comes before the last VM is reported: {before}"
-    );
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    stack.demo.start_agent("xs1").expect("agent restarts");
-    stack
-        .until("every VM off xs1", || async {
-            let farm = stack.farm();
-            let off = farm.vms.iter().all(|v| {
-                v.resident_on.as_deref().is_some_and(|h| h != "xs1") && v.power_state == "Running"
-            });
-            (off && farm.vms.len() == 5).then_some(())
-        })
-        .await;
-    let done = stack
-        .until("the operation finished after the restart", || async {
-            let op = stack.get(&format!("/v1/operations/{id}")).await;
-            (op["state"] == "succeeded").then_some(op)
-        })
-        .await;
+    let done = kill_and_restart_after_a_report(&mut stack, id).await;
     assert_eq!(
         vm_names(&done),
         ["vm1", "vm2", "vm3", "vm4", "vm5"],
@@ -376,15 +379,15 @@ async fn an_agent_killed_mid_evacuation_finishes_it_after_a_restart() {
         );
         let to = vm["to"].as_str().unwrap_or_default();
         assert!(to == "xs2" || to == "xs3", "{done}");
+        let there = stack
+            .farm()
+            .vm(vm["name"].as_str().unwrap())
+            .cloned()
+            .unwrap();
         assert_eq!(
-            stack
-                .farm()
-                .vm(vm["name"].as_str().unwrap())
-                .unwrap()
-                .resident_on
-                .as_deref(),
-            Some(to),
-            "reported where it is: {done}"
+            (there.resident_on.as_deref(), there.power_state.as_str()),
+            (Some(to), "Running"),
+            "running where it is reported: {done}"
         );
     }
     stack.assert_invariants();
@@ -393,34 +396,12 @@ async fn an_agent_killed_mid_evacuation_finishes_it_after_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_killed_while_vms_go_home_lists_every_vm_once_after_a_restart() {
-    let mut options = crowded_master();
-    options.time_scale = 1.0;
-    options.timings = quick_timings(500);
-    let mut stack = Stack::start(Db::Sqlite, options).await;
-    stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
+    let mut stack = slow_crowded_pool().await;
     let away = maintenance(&stack, "xs1", true, false).await;
     assert_eq!(away["state"], "succeeded", "{away}");
 
     let id = request(&stack, "xs1", false, false).await;
-    let before = stack
-        .until("a VM reported home", || async {
-            let op = stack.get(&format!("/v1/operations/{id}")).await;
-            (!vm_names(&op).is_empty()).then_some(op)
-        })
-        .await;
-    stack.demo.kill_agent("xs1");
-    assert!(
-        vm_names(&before).len() < 5,
-        "the kill comes before the last VM is reported: {before}"
-    );
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    stack.demo.start_agent("xs1").expect("agent restarts");
-    let done = stack
-        .until("the return finished after the restart", || async {
-            let op = stack.get(&format!("/v1/operations/{id}")).await;
-            (op["state"] == "succeeded").then_some(op)
-        })
-        .await;
+    let done = kill_and_restart_after_a_report(&mut stack, id).await;
     assert_eq!(
         vm_names(&done),
         ["vm1", "vm2", "vm3", "vm4", "vm5"],
