@@ -15,7 +15,7 @@ use super::control::ControlClient;
 use super::journal::OperationStart;
 use super::maintenance::VmOutcome;
 use super::observe::{Observation, HALTED_KEY, HOME_KEY};
-use crate::api::native::types::{OperationUpdate, VmResult};
+use crate::api::native::types::{Operation, OperationUpdate, VmResult};
 use xenpool_xapi_types::PowerState;
 
 /// Shortest time between two progress reports of one operation.
@@ -31,6 +31,20 @@ pub fn vm_results(outcomes: &[VmOutcome]) -> Vec<VmResult> {
             to: o.to.clone(),
             result: Some(o.result.clone()),
             error: o.error.clone(),
+        })
+        .collect()
+}
+
+/// The VM names operation `op` already lists.
+pub fn reported_names(op: &Operation) -> BTreeSet<String> {
+    op.vms
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            v.get("name")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
         })
         .collect()
 }

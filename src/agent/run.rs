@@ -270,7 +270,7 @@ impl Agent {
             self.journal.update(|s| s.joined_at = None)?;
         }
         self.answer_plan_requests(&session, &desired, &obs).await?;
-        self.recover_outcomes(&desired, &obs);
+        self.track_operation(&desired, &obs)?;
 
         let intent = intent_of(&desired);
         self.pool_state = desired
@@ -346,7 +346,7 @@ impl Agent {
             None,
         )
         .await?;
-        self.start_operation(&desired, &step, &obs).await?;
+        self.start_operation(&desired, &step).await?;
         let _ = self
             .control
             .event(
@@ -841,17 +841,27 @@ impl Agent {
             self.control.clone(),
             op.id,
             &self.op_vms,
-            reported_names(op),
+            progress::reported_names(op),
             planned,
         ))
     }
 
-    /// After a restart mid-operation: adds the outcomes XAPI shows for VMs that moved before the
-    /// kill but that neither the operation nor this agent lists yet.
-    fn recover_outcomes(&mut self, desired: &Desired, obs: &Observation) {
-        let Some(op) = maintenance_operation(desired).filter(|o| o.state == "running") else {
-            return;
+    /// Journals where the VMs are while the host's maintenance operation is pending (nothing has
+    /// moved for it yet); once it runs, adds the outcomes XAPI shows for VMs that moved before a
+    /// restart but that neither the operation nor this agent lists yet.
+    fn track_operation(&mut self, desired: &Desired, obs: &Observation) -> Result<(), AgentError> {
+        let Some(op) = maintenance_operation(desired) else {
+            return Ok(());
         };
+        let journaled = self.journal.state().operation.as_ref().map(|s| s.id);
+        if op.state == "pending" && journaled != Some(op.id) {
+            let start = progress::operation_start(op.id, obs);
+            self.journal.update(|s| s.operation = Some(start))?;
+            return Ok(());
+        }
+        if op.state != "running" {
+            return Ok(());
+        }
         let Some(start) = self
             .journal
             .state()
@@ -859,9 +869,9 @@ impl Agent {
             .as_ref()
             .filter(|s| s.id == op.id)
         else {
-            return;
+            return Ok(());
         };
-        let mut known = reported_names(op);
+        let mut known = progress::reported_names(op);
         known.extend(self.op_vms.iter().map(|o| o.name.clone()));
         let leaving = op.kind == "maintenance_enable";
         let recovered = progress::recovered_outcomes(start, obs, leaving, &known);
@@ -873,14 +883,10 @@ impl Agent {
             );
         }
         self.op_vms.extend(recovered);
+        Ok(())
     }
 
-    async fn start_operation(
-        &mut self,
-        desired: &Desired,
-        step: &Step,
-        obs: &Observation,
-    ) -> Result<(), AgentError> {
+    async fn start_operation(&mut self, desired: &Desired, step: &Step) -> Result<(), AgentError> {
         let maintenance_step = matches!(
             step,
             Step::Disable
@@ -896,8 +902,6 @@ impl Agent {
         };
         if maintenance_step && op.state == "pending" {
             self.op_vms.clear();
-            let start = progress::operation_start(op.id, obs);
-            self.journal.update(|s| s.operation = Some(start))?;
             let update = OperationUpdate {
                 state: Some("running".into()),
                 ..operation_update()
@@ -1065,16 +1069,6 @@ fn problem_json(p: &Problem, reporter: &str) -> Value {
         hosts.insert(0, reporter.to_owned());
     }
     json!({ "code": p.code, "params": p.params, "message": p.message, "fix": p.fix, "vms": p.vms, "hosts": hosts })
-}
-
-/// The VM names operation `op` already lists.
-fn reported_names(op: &crate::api::native::types::Operation) -> std::collections::BTreeSet<String> {
-    op.vms
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_owned))
-        .collect()
 }
 
 fn operation_update() -> OperationUpdate {
