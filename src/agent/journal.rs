@@ -5,6 +5,7 @@
 //! gave, when the last handover happened. Facts (membership, master, VM placement) are always
 //! re-read from XAPI; the journal never substitutes for them.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -42,6 +43,22 @@ pub struct JournalState {
     pub joined_at: Option<u64>,
     /// The last control-plane revision fully reconciled.
     pub revision: u64,
+    /// Where the VMs were when the maintenance operation in progress started.
+    pub operation: Option<OperationStart>,
+}
+
+/// Where this host's VMs were when a maintenance operation started, so an agent restarted
+/// mid-operation can name the VMs that moved before the kill but were never reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct OperationStart {
+    /// The operation's id.
+    pub id: i64,
+    /// uuids of the guests running on this host.
+    pub on_host: Vec<String>,
+    /// uuids of the guests whose home is this host but which were elsewhere (or halted for
+    /// maintenance), with the host each was on.
+    pub away: BTreeMap<String, Option<String>>,
 }
 
 /// The journal file and its last written state.

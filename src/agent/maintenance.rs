@@ -112,8 +112,8 @@ pub async fn set_host_key(
     session.host_add_to_other_config(host, key, value).await
 }
 
-/// Runs `moves` under `limits`, calling `progress` after each finished VM. Returns one outcome
-/// per move, in completion order.
+/// Runs `moves` under `limits`, calling `progress` after each finished VM (its outcome, how
+/// many are done, how many there are). Returns one outcome per move, in completion order.
 pub async fn run_moves(
     session: &Session,
     obs: &Observation,
@@ -274,17 +274,29 @@ pub async fn shut_down(
 }
 
 /// Runs a rebalance plan: waves of migrations home, then starts of VMs halted for maintenance,
-/// clearing each VM's home marks once it is home.
+/// clearing each VM's home marks once it is home and calling `finished` with each outcome.
 pub async fn rebalance(
     session: &Session,
     obs: &Observation,
     plan: RebalancePlan,
     limits: RunLimits,
+    mut finished: impl FnMut(&VmOutcome),
 ) -> Vec<VmOutcome> {
     let total = plan.moves().count() + plan.starts.len();
     let mut outcomes: Vec<VmOutcome> = Vec::with_capacity(total);
+    // A VM that came home just before the agent was killed still carries its away mark.
+    let me = obs.my_host();
+    for (reference, vm) in &obs.vms {
+        let home = vm.other_config.get(HOME_KEY) == Some(&me.name);
+        if home && vm.resident_on == me.reference && !vm.other_config.contains_key(HALTED_KEY) {
+            let _ = session
+                .vm_remove_from_other_config(reference, HOME_KEY)
+                .await;
+        }
+    }
     for wave in plan.waves {
-        let wave_outcomes = run_moves(session, obs, wave, limits, None, |_, _, _| {}).await;
+        let wave_outcomes =
+            run_moves(session, obs, wave, limits, None, |o, _, _| finished(o)).await;
         for outcome in &wave_outcomes {
             if outcome.result == "migrated" {
                 if let Some((reference, _)) = obs.vm(&outcome.uuid) {
@@ -330,6 +342,7 @@ pub async fn rebalance(
             result: if result.is_ok() { "started" } else { "failed" }.into(),
             error: result.err().map(|e| obs.ref_names().describe(&e)),
         };
+        finished(&outcome);
         outcomes.push(outcome);
     }
     outcomes

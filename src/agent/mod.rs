@@ -3,13 +3,15 @@
 //! `config` loads and validates the agent's configuration; `journal` keeps the little state
 //! that XAPI cannot tell (the step in progress), so a killed agent resumes; `control` talks to
 //! the control plane; `observe` reads XAPI's facts; `maintenance` runs evacuations and
-//! rebalances; `run` is the reconcile loop tying them together.
+//! rebalances; `progress` reports their per-VM outcomes as they come; `run` is the reconcile
+//! loop tying them together.
 
 pub mod config;
 pub mod control;
 pub mod journal;
 pub mod maintenance;
 pub mod observe;
+pub mod progress;
 pub mod run;
 
 pub use run::{Agent, AgentError};

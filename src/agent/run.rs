@@ -17,7 +17,8 @@ use super::control::{ControlClient, ControlError, LeaseOutcome};
 use super::journal::{now_epoch, Journal, JournalError};
 use super::maintenance::{self, RunLimits, VmOutcome};
 use super::observe::{observe, Identity, Observation, MAINTENANCE_KEY, POLICY_KEY};
-use crate::api::native::types::{Desired, HostState, OperationUpdate, Report, VmResult};
+use super::progress::{self, vm_results, ProgressReporter};
+use crate::api::native::types::{Desired, HostState, OperationUpdate, Report};
 use crate::planner::{
     self, next_step, EvacuationPolicy, Intent, MemberIntent, PoolIntent, Problem, Step,
 };
@@ -269,6 +270,7 @@ impl Agent {
             self.journal.update(|s| s.joined_at = None)?;
         }
         self.answer_plan_requests(&session, &desired, &obs).await?;
+        self.track_operation(&desired, &obs)?;
 
         let intent = intent_of(&desired);
         self.pool_state = desired
@@ -510,7 +512,7 @@ impl Agent {
                 session.host_enable(&me).await.map_err(xapi)?;
                 Ok(Next::Now)
             }
-            Step::Rebalance => self.rebalance(session, obs).await,
+            Step::Rebalance => self.rebalance(session, desired, obs).await,
             Step::Converged | Step::Wait { .. } | Step::Blocked(_) => Ok(Next::Watch),
         }
     }
@@ -538,7 +540,13 @@ impl Agent {
             )));
         }
         let home = self.config.host.clone();
+        let planned = plan.shutdowns.iter().map(|v| v.name.clone());
+        let planned = planned.chain(plan.moves.iter().map(|m| m.vm.clone()));
+        let mut reporter = self.progress_reporter(desired, planned);
         let mut outcomes = maintenance::shut_down(session, obs, &plan, &home).await;
+        for outcome in &outcomes {
+            reporter.iter_mut().for_each(|r| r.finished(outcome));
+        }
         let limits = RunLimits {
             concurrency: self.config.concurrency,
             migration_timeout: self.config.xapi_timeout * 10,
@@ -549,17 +557,12 @@ impl Agent {
             plan.moves.clone(),
             limits,
             for_maintenance.then_some(home.as_str()),
-            |_, _, _| {},
+            |outcome, _, _| reporter.iter_mut().for_each(|r| r.finished(outcome)),
         )
         .await;
         outcomes.extend(moved);
-        if let (Some(op), false) = (maintenance_operation(desired), outcomes.is_empty()) {
-            let update = OperationUpdate {
-                progress: Some(1.0),
-                vms: Some(vm_results(&outcomes)),
-                ..operation_update()
-            };
-            let _ = self.control.update_operation(op.id, &update).await;
+        if let (Some(reporter), false) = (reporter, outcomes.is_empty()) {
+            reporter.finish().await;
         }
         self.op_vms.extend(outcomes.iter().cloned());
         let failed: Vec<&VmOutcome> = outcomes.iter().filter(|o| o.result == "failed").collect();
@@ -595,9 +598,17 @@ impl Agent {
     async fn rebalance(
         &mut self,
         session: &Session,
+        desired: &Desired,
         obs: &Observation,
     ) -> Result<Next, StepFailure> {
         let me = self.config.host.clone();
+        // As for an evacuation: a VM still migrating (started before a restart) lands first.
+        if obs.vms.iter().any(|(_, v)| {
+            v.other_config.get(super::observe::HOME_KEY) == Some(&me)
+                && !v.current_operations.is_empty()
+        }) {
+            return Ok(Next::After(Duration::from_millis(500)));
+        }
         let vms: Vec<_> = obs
             .vm_facts(EvacuationPolicy::Migrate, &BTreeMap::new())
             .into_iter()
@@ -609,7 +620,18 @@ impl Agent {
             concurrency: self.config.concurrency,
             migration_timeout: self.config.xapi_timeout * 10,
         };
-        let outcomes = maintenance::rebalance(session, obs, plan, limits).await;
+        let planned = plan.moves().map(|m| m.vm.clone());
+        let planned: Vec<String> = planned
+            .chain(plan.starts.iter().map(|s| s.vm.name.clone()))
+            .collect();
+        let mut reporter = self.progress_reporter(desired, planned);
+        let outcomes = maintenance::rebalance(session, obs, plan, limits, |outcome| {
+            reporter.iter_mut().for_each(|r| r.finished(outcome))
+        })
+        .await;
+        if let Some(reporter) = reporter {
+            reporter.finish().await;
+        }
         let names = obs.ref_names();
         let me_ref = obs.my_host().reference.clone();
         session
@@ -808,6 +830,62 @@ impl Agent {
         .await
     }
 
+    /// A reporter of this run's per-VM outcomes on the host's running maintenance operation.
+    fn progress_reporter(
+        &self,
+        desired: &Desired,
+        planned: impl IntoIterator<Item = String>,
+    ) -> Option<ProgressReporter> {
+        let op = maintenance_operation(desired)?;
+        Some(ProgressReporter::start(
+            self.control.clone(),
+            op.id,
+            &self.op_vms,
+            progress::reported_names(op),
+            planned,
+        ))
+    }
+
+    /// Journals where the VMs are while the host's maintenance operation is pending (nothing has
+    /// moved for it yet); once it runs, adds the outcomes XAPI shows for VMs that moved before a
+    /// restart but that neither the operation nor this agent lists yet.
+    fn track_operation(&mut self, desired: &Desired, obs: &Observation) -> Result<(), AgentError> {
+        let Some(op) = maintenance_operation(desired) else {
+            return Ok(());
+        };
+        let journaled = self.journal.state().operation.as_ref().map(|s| s.id);
+        if op.state == "pending" && journaled != Some(op.id) {
+            let start = progress::operation_start(op.id, obs);
+            self.journal.update(|s| s.operation = Some(start))?;
+            return Ok(());
+        }
+        if op.state != "running" {
+            return Ok(());
+        }
+        let Some(start) = self
+            .journal
+            .state()
+            .operation
+            .as_ref()
+            .filter(|s| s.id == op.id)
+        else {
+            return Ok(());
+        };
+        let mut known = progress::reported_names(op);
+        known.extend(self.op_vms.iter().map(|o| o.name.clone()));
+        let leaving = op.kind == "maintenance_enable";
+        let recovered = progress::recovered_outcomes(start, obs, leaving, &known);
+        if !recovered.is_empty() {
+            info!(
+                vms = recovered.len(),
+                operation = op.id,
+                "outcomes recovered after a restart"
+            );
+        }
+        self.op_vms.extend(recovered);
+        Ok(())
+    }
+
     async fn start_operation(&mut self, desired: &Desired, step: &Step) -> Result<(), AgentError> {
         let maintenance_step = matches!(
             step,
@@ -991,19 +1069,6 @@ fn problem_json(p: &Problem, reporter: &str) -> Value {
         hosts.insert(0, reporter.to_owned());
     }
     json!({ "code": p.code, "params": p.params, "message": p.message, "fix": p.fix, "vms": p.vms, "hosts": hosts })
-}
-
-fn vm_results(outcomes: &[VmOutcome]) -> Vec<VmResult> {
-    outcomes
-        .iter()
-        .map(|o| VmResult {
-            name: o.name.clone(),
-            from: o.from.clone(),
-            to: o.to.clone(),
-            result: Some(o.result.clone()),
-            error: o.error.clone(),
-        })
-        .collect()
 }
 
 fn operation_update() -> OperationUpdate {

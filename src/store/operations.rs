@@ -159,7 +159,10 @@ impl Store {
         let state = patch.state.clone().unwrap_or(op.state.clone());
         let progress = patch.progress.unwrap_or(op.progress);
         let plan = patch.plan.clone().or(op.plan.clone());
-        let vms = patch.vms.clone().unwrap_or(op.vms.clone());
+        let vms = match &patch.vms {
+            Some(reported) => merge_vm_results(&op.vms, reported),
+            None => op.vms.clone(),
+        };
         let error = match &patch.error {
             Some(e) => e.clone(),
             None => op.error.clone(),
@@ -224,6 +227,24 @@ pub(crate) async fn open_for_host(conn: &mut AnyConnection, host: &str) -> Resul
     rows.iter().map(row_to_op).collect()
 }
 
+/// Per-VM results merged by VM name: a reported VM replaces its earlier entry in place, new
+/// VMs are appended in the order reported. A report never drops VMs reported before (an agent
+/// restarted mid-operation reports only what it did since).
+fn merge_vm_results(stored: &Value, reported: &Value) -> Value {
+    let name = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_owned);
+    let mut merged: Vec<Value> = stored.as_array().cloned().unwrap_or_default();
+    for vm in reported.as_array().into_iter().flatten() {
+        match merged
+            .iter_mut()
+            .find(|old| name(old).is_some() && name(old) == name(vm))
+        {
+            Some(old) => *old = vm.clone(),
+            None => merged.push(vm.clone()),
+        }
+    }
+    Value::Array(merged)
+}
+
 fn parse_json(s: Option<String>) -> Result<Option<Value>> {
     s.map(|s| serde_json::from_str(&s))
         .transpose()
@@ -248,4 +269,29 @@ fn row_to_op(r: &sqlx::any::AnyRow) -> Result<Operation> {
         updated_at: r.try_get(13)?,
         finished_at: r.try_get(14)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_vm_results;
+    use serde_json::json;
+
+    #[test]
+    fn vm_results_merge_by_name_keeping_earlier_reports() {
+        let stored = json!([
+            {"name": "a", "result": "migrated"},
+            {"name": "b", "result": "failed", "error": "HOST_OFFLINE"}
+        ]);
+        let reported =
+            json!([{"name": "b", "result": "migrated"}, {"name": "c", "result": "migrated"}]);
+        assert_eq!(
+            merge_vm_results(&stored, &reported),
+            json!([
+                {"name": "a", "result": "migrated"},
+                {"name": "b", "result": "migrated"},
+                {"name": "c", "result": "migrated"}
+            ])
+        );
+        assert_eq!(merge_vm_results(&stored, &json!([])), stored);
+    }
 }

@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::support::cli_env::{strs, CliEnv, Db, ADMIN, MEMBER, READER};
+use crate::support::server::agent_token;
 
 /// The seed document's workflow, verb by verb, checking each answer.
 fn seed_workflow(db: Db) {
@@ -340,6 +341,79 @@ fn every_output_format_and_column_selection() {
         bad.stderr
     );
     env.run(&["aggregate-list", "-f", "xml"]).fails(2);
+}
+
+#[test]
+fn aggregate_details_shows_the_pool_status_for_people() {
+    let env = CliEnv::start(Db::Sqlite);
+    env.register_hosts(&["h1", "h2"]);
+    env.run(&["aggregate-create", "pool1", "-f", "json"]).json();
+    for h in ["h1", "h2"] {
+        env.run(&["aggregate-add-host", "pool1", h, "-f", "json"])
+            .json();
+    }
+    env.run(&[
+        "aggregate-set-metadata",
+        "pool1",
+        "hypervisor_pool=true",
+        "-f",
+        "json",
+    ])
+    .json();
+    let report = |host: &str, body: Value| {
+        let path = format!("/agents/{host}/report");
+        let (status, answer) = env.api_as(&agent_token(host), "POST", &path, Some(body));
+        assert_eq!(status, 204, "{answer}");
+    };
+    report(
+        "h1",
+        json!({"aggregate": "pool1", "operational_state": "active",
+               "host_state": {"state": "active", "step": null}}),
+    );
+    report(
+        "h2",
+        json!({"aggregate": "pool1", "operational_state": "error",
+               "host_state": {"state": "error", "step": "join"},
+               "error": {"code": "JOINING_HOST_CANNOT_HAVE_RUNNING_VMS", "params": ["web"],
+                         "message": "join failed: h2 runs 1 VM",
+                         "fix": "shut down or migrate the joining host's VMs",
+                         "vms": ["web"], "hosts": ["h2", "h1"]}}),
+    );
+
+    let table = env.run(&["aggregate-details", "pool1"]);
+    let text = table.ok();
+    for expected in [
+        "pool: error (reported ",
+        "h1: active",
+        "h2: error, step join",
+        "error: join failed: h2 runs 1 VM [JOINING_HOST_CANNOT_HAVE_RUNNING_VMS web]; \
+         fix: shut down or migrate the joining host's VMs",
+        "VMs: web",
+        "hosts: h2, h1",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
+    }
+    let status_rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains("| status"))
+        .take_while(|l| !l.starts_with("|-") && !l.starts_with("+-"))
+        .collect();
+    assert!(
+        !status_rows.is_empty() && status_rows.iter().all(|l| !l.contains('{')),
+        "status is text, not JSON:\n{text}"
+    );
+
+    let shown = env
+        .run(&["aggregate-details", "pool1", "-f", "json"])
+        .json();
+    let status = &shown["status"];
+    assert_eq!(status["operational_state"], "error", "{shown}");
+    assert_eq!(status["hosts"]["h2"]["step"], "join", "{shown}");
+    assert_eq!(
+        status["error"]["code"], "JOINING_HOST_CANNOT_HAVE_RUNNING_VMS",
+        "{shown}"
+    );
+    assert_eq!(status["error"]["params"], json!(["web"]), "{shown}");
 }
 
 #[test]

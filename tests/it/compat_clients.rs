@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::support::cli_env::{output, python, strs, CliEnv, Db, Out, ADMIN};
+use crate::support::cli_env::{output, python, strs, table_rows, CliEnv, Db, Out, ADMIN};
 
 /// Runs a client's console entry point with the venv's interpreter; `extra` adds variables.
 fn client(env: &CliEnv, module: &str, extra: &[(&str, &str)], args: &[&str]) -> Out {
@@ -40,19 +40,6 @@ fn nova(env: &CliEnv, args: &[&str]) -> Out {
         ("OS_PROJECT_ID", "admin"),
     ];
     client(env, "novaclient.shell", &presence, args)
-}
-
-/// Data rows of a prettytable (`| a | b |` lines after the header), cells trimmed.
-fn table_rows(text: &str) -> Vec<Vec<String>> {
-    text.lines()
-        .filter(|l| l.starts_with('|'))
-        .map(|l| {
-            l.trim_matches('|')
-                .split('|')
-                .map(|c| c.trim().to_string())
-                .collect()
-        })
-        .collect()
 }
 
 fn openstack_workflow(db: Db) {

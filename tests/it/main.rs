@@ -4,6 +4,7 @@ mod support;
 
 mod auth_roles;
 mod cli;
+mod cli_stack;
 mod compat_clients;
 mod compat_surface;
 mod compat_vectors;
@@ -12,6 +13,7 @@ mod e2e_faults;
 mod e2e_maintenance;
 mod e2e_pools;
 mod native_api;
+mod packaging;
 mod pool_verbs;
 mod serve_processes;
 mod watch_feed;

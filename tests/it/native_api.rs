@@ -1,7 +1,7 @@
 //! The native `/v1` API as `docs/native-api.md` describes it: resources, the agent endpoints,
 //! operations, events with actors, leases, the OpenAPI document and the operational endpoints.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::both;
 use crate::support::server::{agent_token, TestServer, ADMIN, READER};
@@ -344,15 +344,56 @@ both!(agent_lifecycle_operations_and_events, |db| async move {
         "{}",
         p.text
     );
+    // A later report (e.g. from a restarted agent) merges by VM name and drops none.
+    let merged = srv
+        .v1(
+            "PATCH",
+            &format!("/operations/{id}"),
+            &agent,
+            Some(json!({"vms": [{"name": "vm2", "from": "h1", "to": "h2", "result": "failed", "error": "HOST_OFFLINE h2"}]})),
+        )
+        .await;
+    let names = |op: &Value| -> Vec<(String, String)> {
+        op["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["name"].as_str().unwrap().into(),
+                    v["result"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        names(&merged.json()),
+        [
+            ("vm1".into(), "migrated".into()),
+            ("vm2".into(), "failed".into())
+        ],
+        "{}",
+        merged.text
+    );
     let done = srv
         .v1(
             "PATCH",
             &format!("/operations/{id}"),
             &agent,
-            Some(json!({"state": "succeeded", "progress": 1.0})),
+            Some(json!({"state": "succeeded", "progress": 1.0,
+            "vms": [{"name": "vm2", "from": "h1", "to": "h2", "result": "migrated"}]})),
         )
         .await;
     assert!(done.json()["finished_at"].is_string());
+    assert_eq!(
+        names(&done.json()),
+        [
+            ("vm1".into(), "migrated".into()),
+            ("vm2".into(), "migrated".into())
+        ],
+        "a retried VM keeps its place with its latest result: {}",
+        done.text
+    );
     let again = srv
         .v1(
             "PATCH",

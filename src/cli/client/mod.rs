@@ -1,12 +1,14 @@
 //! The client verbs (`aggregate-*`, `host-*`, `operation-*`, `event-list`): parse
 //! ([`commands`]), resolve the endpoint ([`config`]), call the native API ([`http`]), render
-//! ([`output`]), follow operations ([`wait`]). Exit codes: see [`error::ClientError::exit_code`].
+//! ([`output`]; agent-reported status and errors: [`status`]), follow operations ([`wait`]).
+//! Exit codes: see [`error::ClientError::exit_code`].
 
 mod commands;
 mod config;
 mod error;
 mod http;
 mod output;
+mod status;
 mod verbs;
 mod wait;
 

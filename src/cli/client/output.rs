@@ -7,6 +7,7 @@ use comfy_table::{presets, ContentArrangement, Table};
 use serde_json::{Map, Value};
 
 use super::error::ClientError;
+use super::status::pool_status_text;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -45,6 +46,8 @@ pub enum Kind {
     Event,
     /// One VM's outcome inside an operation.
     VmOutcome,
+    /// One VM of a dry run's plan.
+    PlannedMove,
 }
 
 impl Kind {
@@ -115,6 +118,7 @@ impl Kind {
                 7,
             ),
             Kind::VmOutcome => (&["name", "from", "to", "result", "error"], 5),
+            Kind::PlannedMove => (&["order", "vm", "from", "to", "action"], 5),
         }
     }
 
@@ -137,6 +141,7 @@ impl Kind {
             Kind::Operation => "operations",
             Kind::Event => "events",
             Kind::VmOutcome => "VM outcomes",
+            Kind::PlannedMove => "planned moves",
         }
     }
 }
@@ -164,7 +169,7 @@ impl OutputArgs {
                     .iter()
                     .map(|item| {
                         cols.iter()
-                            .map(|c| cell(item.get(c), self.format))
+                            .map(|c| field_cell(kind, c, item.get(c), self.format))
                             .collect()
                     })
                     .collect();
@@ -196,11 +201,29 @@ impl OutputArgs {
                 }
                 let rows: Vec<Vec<String>> = fields
                     .iter()
-                    .map(|f| vec![f.clone(), cell(item.get(f), Format::Table)])
+                    .map(|f| vec![f.clone(), field_cell(kind, f, item.get(f), Format::Table)])
                     .collect();
                 Ok(table(&["Field".to_string(), "Value".to_string()], &rows))
             }
         }
+    }
+
+    /// Renders one object (json/yaml only) under `key`, e.g. `{"operation": {…}}`; `-c`
+    /// selects its fields.
+    pub fn wrapped_object(
+        &self,
+        key: &str,
+        kind: Kind,
+        item: &Value,
+    ) -> Result<String, ClientError> {
+        let known = known_fields(kind, std::slice::from_ref(item));
+        let inner = match self.chosen_columns(kind, &known)? {
+            Some(cols) => select(item, &cols),
+            None => item.clone(),
+        };
+        let mut wrapped = Map::new();
+        wrapped.insert(key.to_string(), inner);
+        self.structured(&Value::Object(wrapped))
     }
 
     /// Renders a message for people: printed in table format only, so that json, yaml and
@@ -296,6 +319,16 @@ fn select(item: &Value, cols: &[String]) -> Value {
         out.insert(c.clone(), item.get(c).cloned().unwrap_or(Value::Null));
     }
     Value::Object(out)
+}
+
+/// One cell: an aggregate's `status` as text for people in tables, anything else by [`cell`].
+fn field_cell(kind: Kind, field: &str, value: Option<&Value>, format: Format) -> String {
+    match (kind, field, format) {
+        (Kind::Aggregate, "status", Format::Table) => {
+            pool_status_text(value.unwrap_or(&Value::Null))
+        }
+        _ => cell(value, format),
+    }
 }
 
 /// One cell's text: `-` for null in tables (empty in value format), lists joined, maps as

@@ -2,15 +2,17 @@
 //! rather than polling blindly, shows progress (an indicatif bar on a terminal, plain lines on
 //! stderr otherwise), and turns the final state into output and an exit code.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::error::ClientError;
 use super::http::Api;
 use super::output::{Kind, OutputArgs};
+use super::status::error_text;
 
 /// Longest single long-poll, below the HTTP client's request timeout.
 const MAX_WATCH_SECONDS: u64 = 25;
@@ -29,9 +31,11 @@ pub async fn until_finished(api: &Api, id: u64, timeout_s: u64) -> Result<Value,
             .and_then(Value::as_str)
             .unwrap_or("unknown")
             .to_string();
+        let vms = op.get("vms").and_then(Value::as_array);
         progress.show(
             &state,
             op.get("progress").and_then(Value::as_f64).unwrap_or(0.0),
+            vms.map(Vec::as_slice).unwrap_or_default(),
         );
         if is_terminal(&state) {
             progress.finish(&state);
@@ -73,18 +77,23 @@ fn is_terminal(state: &str) -> bool {
     )
 }
 
-/// Progress display on stderr.
-enum Progress {
+/// Progress display on stderr: the operation's state and percentage, and a line per VM as its
+/// outcome is reported.
+struct Progress {
+    id: u64,
+    view: View,
+    /// Each VM's outcome line as last shown.
+    shown: BTreeMap<String, String>,
+}
+
+enum View {
     Bar(ProgressBar),
-    Lines {
-        id: u64,
-        last: Option<(String, u64)>,
-    },
+    Lines { last: Option<(String, u64)> },
 }
 
 impl Progress {
     fn new(id: u64) -> Self {
-        if std::io::stderr().is_terminal() {
+        let view = if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(100);
             bar.set_style(
                 ProgressStyle::with_template("operation {prefix} [{bar:30}] {pos:>3}% {msg}")
@@ -92,20 +101,38 @@ impl Progress {
                     .progress_chars("=> "),
             );
             bar.set_prefix(id.to_string());
-            Progress::Bar(bar)
+            View::Bar(bar)
         } else {
-            Progress::Lines { id, last: None }
+            View::Lines { last: None }
+        };
+        Progress {
+            id,
+            view,
+            shown: BTreeMap::new(),
         }
     }
 
-    fn show(&mut self, state: &str, fraction: f64) {
+    fn show(&mut self, state: &str, fraction: f64, vms: &[Value]) {
+        let id = self.id;
+        for vm in vms {
+            let name = vm.get("name").and_then(Value::as_str).unwrap_or("?");
+            let line = vm_line(vm);
+            if self.shown.get(name) == Some(&line) {
+                continue;
+            }
+            match &self.view {
+                View::Bar(bar) => bar.println(format!("operation {id}: {line}")),
+                View::Lines { .. } => eprintln!("operation {id}: {line}"),
+            }
+            self.shown.insert(name.to_string(), line);
+        }
         let percent = (fraction.clamp(0.0, 1.0) * 100.0).round() as u64;
-        match self {
-            Progress::Bar(bar) => {
-                bar.set_message(state.to_string());
+        match &mut self.view {
+            View::Bar(bar) => {
+                bar.set_message(format!("{state}, {} VM(s) done", self.shown.len()));
                 bar.set_position(percent);
             }
-            Progress::Lines { id, last } => {
+            View::Lines { last } => {
                 let now = (state.to_string(), percent);
                 if last.as_ref() != Some(&now) {
                     eprintln!("operation {id}: {state} {percent}%");
@@ -116,7 +143,7 @@ impl Progress {
     }
 
     fn finish(&mut self, state: &str) {
-        if let Progress::Bar(bar) = self {
+        if let View::Bar(bar) = &self.view {
             bar.finish_with_message(state.to_string());
             eprintln!(); // the outcome starts on its own line
         }
@@ -145,8 +172,14 @@ pub fn render_outcome(out: &OutputArgs, op: &Value, dry_run: bool) -> Result<Str
         return if out.is_structured() {
             out.structured(&plan)
         } else {
-            Ok(serde_json::to_string_pretty(&plan).expect("a Value always serializes") + "\n")
+            let mut text =
+                out.message(&format!("{}: the plan (nothing was changed)", describe(op)));
+            text.push_str(&out.list(Kind::PlannedMove, &plan_rows(&plan))?);
+            Ok(text)
         };
+    }
+    if out.is_structured() {
+        return out.wrapped_object("operation", Kind::Operation, op);
     }
     let vms = op
         .get("vms")
@@ -156,6 +189,61 @@ pub fn render_outcome(out: &OutputArgs, op: &Value, dry_run: bool) -> Result<Str
     let mut text = out.message(&summary(op));
     text.push_str(&out.list(Kind::VmOutcome, &vms)?);
     Ok(text)
+}
+
+/// One VM's reported outcome as `name: result from -> to (error)`.
+fn vm_line(vm: &Value) -> String {
+    let text = |k: &str| vm.get(k).and_then(Value::as_str).unwrap_or("-");
+    let mut line = format!(
+        "{}: {} {} -> {}",
+        text("name"),
+        text("result"),
+        text("from"),
+        text("to")
+    );
+    if let Some(error) = vm.get("error").and_then(Value::as_str) {
+        line.push_str(&format!(" ({error})"));
+    }
+    line
+}
+
+/// A dry run's plan as rows in start order: each live migration with its destination, then the
+/// VMs to shut down, then those that cannot leave with the reason.
+fn plan_rows(plan: &Value) -> Vec<Value> {
+    let list = |k: &str| {
+        plan.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let source = plan.get("source").cloned().unwrap_or(Value::Null);
+    let mut rows = Vec::new();
+    for m in list("moves") {
+        rows.push(
+            json!({"order": rows.len() + 1, "vm": m.get("vm"), "from": m.get("from"),
+            "to": m.get("to"), "action": "migrate"}),
+        );
+    }
+    for vm in list("shutdowns") {
+        rows.push(
+            json!({"order": rows.len() + 1, "vm": vm.get("name"), "from": source,
+            "to": null, "action": "shut down"}),
+        );
+    }
+    for u in list("unplaceable") {
+        let reason = u.get("reason").cloned().unwrap_or(Value::Null);
+        let why = [reason.get("kind"), reason.get("code")]
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
+        rows.push(
+            json!({"order": null, "vm": u.pointer("/vm/name"), "from": source,
+            "to": null, "action": format!("cannot move: {why}")}),
+        );
+    }
+    rows
 }
 
 /// `Ok(rendered)` for a successful operation; an error carrying `rendered` otherwise.
@@ -196,42 +284,6 @@ fn summary(op: &Value) -> String {
         describe(op),
         op.get("state").and_then(Value::as_str).unwrap_or("?")
     )
-}
-
-/// The operation error as `message [CODE params]; fix: …`, keeping the XAPI code and params.
-fn error_text(error: Option<&Value>) -> String {
-    let Some(e) = error.filter(|e| !e.is_null()) else {
-        return "no error was reported".into();
-    };
-    let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let mut s = text("message");
-    let code = text("code");
-    if !code.is_empty() {
-        let params: Vec<String> = e
-            .get("params")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|p| {
-                p.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| p.to_string())
-            })
-            .collect();
-        s.push_str(&format!(
-            " [{code}{}]",
-            if params.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", params.join(" "))
-            }
-        ));
-    }
-    let fix = text("fix");
-    if !fix.is_empty() {
-        s.push_str(&format!("; fix: {fix}"));
-    }
-    s
 }
 
 #[cfg(test)]

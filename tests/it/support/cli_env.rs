@@ -85,15 +85,7 @@ impl CliEnv {
 
     /// A `xenpool` command with URL and admin token in the environment and an empty $HOME.
     pub fn xenpool(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_xenpool"));
-        c.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.home.path())
-            .env("XDG_CONFIG_HOME", self.home.path().join(".config"))
-            .env("XENPOOL_URL", &self.url)
-            .env("XENPOOL_TOKEN", ADMIN)
-            .stdin(Stdio::null());
-        c
+        xenpool_command(&self.url, ADMIN, self.home.path())
     }
 
     /// The temp $HOME the commands run with.
@@ -197,6 +189,20 @@ impl Drop for CliEnv {
     }
 }
 
+/// A `xenpool` command for the API at `url` with `token`, $HOME at `home` and nothing else of
+/// this process's environment but `PATH`.
+pub fn xenpool_command(url: &str, token: &str, home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xenpool"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XENPOOL_URL", url)
+        .env("XENPOOL_TOKEN", token)
+        .stdin(Stdio::null());
+    c
+}
+
 /// Runs `cmd` and collects its output.
 pub fn output(cmd: &mut Command) -> Out {
     let out = cmd
@@ -221,6 +227,19 @@ pub fn python() -> PathBuf {
         "no Python for the client-compatibility tests: run scripts/setup-venv (or set XENPOOL_TEST_PYTHON)"
     );
     venv
+}
+
+/// The `| a | b |` lines of a table (header included), cells trimmed.
+pub fn table_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
 }
 
 /// The string values of `fields` in `v` (None where absent or not a string), for compact asserts.

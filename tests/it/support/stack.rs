@@ -23,6 +23,16 @@ impl Stack {
     /// Starts `farm` with the control plane on `db`, instant mock timings unless `farm` says
     /// otherwise, and waits until every agent has registered.
     pub async fn start(db: Db, farm: FarmOptions) -> Stack {
+        Stack::start_with(db, farm, |_| {}).await
+    }
+
+    /// [`Stack::start`] with the demo's options adjusted by `configure` (e.g. the agents'
+    /// migration concurrency).
+    pub async fn start_with(
+        db: Db,
+        farm: FarmOptions,
+        configure: impl FnOnce(&mut DemoOptions),
+    ) -> Stack {
         if std::env::var_os("RUST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
                 .with_test_writer()
@@ -38,6 +48,7 @@ impl Stack {
         if db == Db::Postgres {
             options.database = Some(super::pg::fresh_database().await);
         }
+        configure(&mut options);
         let demo = Demo::start(options).await.expect("demo stack starts");
         let stack = Stack {
             demo,
@@ -188,6 +199,14 @@ impl Stack {
             },
         )
         .await
+    }
+
+    /// Whether every VM of the farm is resident on `host`.
+    pub fn all_vms_on(&self, host: &str) -> bool {
+        self.farm()
+            .vms
+            .iter()
+            .all(|v| v.resident_on.as_deref() == Some(host))
     }
 
     /// Asserts the mock's invariants hold.
