@@ -7,7 +7,7 @@
 //! fresh read of XAPI make the next pass resume.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tracing::{info, info_span, warn, Instrument};
@@ -16,7 +16,7 @@ use super::config::AgentConfig;
 use super::control::{ControlClient, ControlError, LeaseOutcome};
 use super::journal::{now_epoch, Journal, JournalError};
 use super::maintenance::{self, RunLimits, VmOutcome};
-use super::observe::{observe, Identity, Observation, MAINTENANCE_KEY, POLICY_KEY};
+use super::observe::{observe, Identity, Observation, RefNames, MAINTENANCE_KEY, POLICY_KEY};
 use crate::api::native::types::{Desired, HostState, OperationUpdate, Report, VmResult};
 use crate::planner::{
     self, next_step, EvacuationPolicy, Intent, MemberIntent, PoolIntent, Problem, Step,
@@ -65,6 +65,9 @@ enum Next {
     After(Duration),
     /// Wait for a change (or the resync interval).
     Watch,
+    /// Wait for a change, or this long: a problem is retried with backoff, as the fix (a VM
+    /// stopped, a fault cleared) need not touch the control plane.
+    Retry(Duration),
 }
 
 /// One host's agent.
@@ -87,6 +90,20 @@ pub struct Agent {
     converged: bool,
     /// When the first pass that found work started, until a pass finds none.
     unconverged_since: Option<std::time::Instant>,
+    /// Backoff of retries after a reported problem; reset by a pass without one.
+    retry: Backoff,
+    /// When passes started failing (XAPI or the journal unusable), until one succeeds.
+    failing_since: Option<Instant>,
+    /// This pass's pool aggregate (where a failed pass is reported).
+    aggregate: Option<String>,
+    /// Its `master_compute`.
+    intended_master: Option<String>,
+    /// The XAPI pool's name this pass (where a departing host's problems are logged).
+    xapi_pool_name: String,
+    /// This pass's pending or running maintenance operation.
+    operation: Option<i64>,
+    /// Names for the refs of the last observation, for errors of a failed pass.
+    names: RefNames,
 }
 
 impl Agent {
@@ -116,6 +133,13 @@ impl Agent {
             pool_state: None,
             converged: false,
             unconverged_since: None,
+            retry: Backoff::default(),
+            failing_since: None,
+            aggregate: None,
+            intended_master: None,
+            xapi_pool_name: String::new(),
+            operation: None,
+            names: RefNames::default(),
             config,
         })
     }
@@ -177,10 +201,20 @@ impl Agent {
             let next = tokio::select! {
                 _ = &mut shutdown => break Ok(()),
                 outcome = self.timed_pass().instrument(span.clone()) => match outcome {
-                    Ok(next) => { backoff.reset(); next }
+                    Ok(next) => {
+                        backoff.reset();
+                        self.failing_since = None;
+                        next
+                    }
                     Err(e) => {
                         warn!(parent: &span, error = %e, "reconcile pass failed");
                         if matches!(e, AgentError::Xapi(_)) { self.session = None; }
+                        let since = *self.failing_since.get_or_insert_with(Instant::now);
+                        if !e.is_transient() || since.elapsed() >= self.config.xapi_outage_grace {
+                            if let Err(r) = self.report_failure(&e).instrument(span.clone()).await {
+                                warn!(parent: &span, error = %r, "cannot report the failed pass");
+                            }
+                        }
                         Next::After(if e.is_transient() { backoff.next() } else { RESYNC })
                     }
                 },
@@ -195,6 +229,10 @@ impl Agent {
                             tokio::time::sleep(Duration::from_secs(1)).await;
                         }
                     }
+                    Next::Retry(d) => {
+                        let _ = tokio::time::timeout(d, self.control.watch(self.revision, RESYNC))
+                            .await;
+                    }
                 }
             };
             tokio::select! {
@@ -206,17 +244,28 @@ impl Agent {
         result
     }
 
+    /// Registers with the host's XAPI uuid; while XAPI cannot be read, without it (the passes
+    /// then report why, and the first pass that reads XAPI registers the uuid).
     async fn register(&mut self) -> Result<(), AgentError> {
+        let uuid = match self.my_uuid().await {
+            Ok(uuid) => Some(uuid),
+            Err(e) => {
+                warn!(error = %e, "cannot read this host's XAPI; registering without its uuid");
+                self.session = None;
+                None
+            }
+        };
+        self.control
+            .register(self.config.xapi_url.as_str(), uuid.as_deref())
+            .await?;
+        info!(uuid = ?uuid, "registered with the control plane");
+        Ok(())
+    }
+
+    async fn my_uuid(&mut self) -> Result<String, AgentError> {
         let session = self.session().await?;
         let obs = observe(&session, &self.identity, &BTreeMap::new()).await?;
-        self.control
-            .register(
-                self.config.xapi_url.as_str(),
-                Some(&obs.my_host().record.uuid),
-            )
-            .await?;
-        info!(uuid = %obs.my_host().record.uuid, "registered with the control plane");
-        Ok(())
+        Ok(obs.my_host().record.uuid.clone())
     }
 
     async fn session(&mut self) -> Result<Session, AgentError> {
@@ -257,6 +306,12 @@ impl Agent {
         self.converged = false;
         let desired = self.control.desired().await?;
         self.revision = desired.revision;
+        self.aggregate = desired.pools.first().map(|p| p.aggregate.name.clone());
+        self.intended_master = desired
+            .pools
+            .first()
+            .and_then(|p| p.aggregate.metadata.get("master_compute").cloned());
+        self.operation = maintenance_operation(&desired).map(|o| o.id);
         let session = self.session().await?;
         let names: BTreeMap<String, String> = desired
             .pools
@@ -265,6 +320,14 @@ impl Agent {
             .filter_map(|h| h.xapi_uuid.clone().map(|u| (u, h.host_name.clone())))
             .collect();
         let obs = observe(&session, &self.identity, &names).await?;
+        self.names = obs.ref_names();
+        self.xapi_pool_name = obs.pool.1.name_label.clone();
+        let uuid = &obs.my_host().record.uuid;
+        if desired.host.xapi_uuid.as_ref() != Some(uuid) {
+            self.control
+                .register(self.config.xapi_url.as_str(), Some(uuid))
+                .await?;
+        }
         if self.journal.state().joined_at.is_some() && obs.my_host().record.enabled {
             self.journal.update(|s| s.joined_at = None)?;
         }
@@ -280,11 +343,7 @@ impl Agent {
             .first()
             .and_then(|p| p.aggregate.status.as_ref())
             .and_then(|s| s.error.as_ref())
-            .map(|e| {
-                !e["hosts"]
-                    .as_array()
-                    .is_some_and(|h| h.iter().any(|x| x == self.config.host.as_str()))
-            });
+            .map(|e| reporter(e) != Some(self.config.host.as_str()));
         let named =
             self.journal.state().named_pool.as_deref() == Some(obs.pool.1.name_label.as_str());
         let fact = obs.fact(self.journal.state().joined_at.is_some(), named);
@@ -297,6 +356,9 @@ impl Agent {
         let step = next_step(&intent, &fact, handover_allowed);
         let aggregate = intent.pools.first().map(|p| p.aggregate.clone());
 
+        if !matches!(step, Step::Blocked(_)) {
+            self.retry.reset();
+        }
         if step == Step::Converged {
             self.converged = true;
             self.journal.finish()?;
@@ -316,7 +378,7 @@ impl Agent {
             self.report_step(aggregate.as_deref(), "error", None, Some(problem))
                 .await?;
             self.fail_operation(&desired, problem).await?;
-            return Ok(Next::Watch);
+            return Ok(Next::Retry(self.retry.next()));
         }
 
         let lease = lease_name(&step, aggregate.as_deref(), &obs);
@@ -367,6 +429,7 @@ impl Agent {
         match outcome {
             Ok(next) => {
                 self.journal.finish()?;
+                self.retry.reset();
                 Ok(next)
             }
             Err(StepFailure::Problem(problem)) => {
@@ -374,7 +437,7 @@ impl Agent {
                 self.report_step(aggregate.as_deref(), "error", None, Some(&problem))
                     .await?;
                 self.fail_operation(&desired, &problem).await?;
-                Ok(Next::After(RESYNC))
+                Ok(Next::Retry(self.retry.next()))
             }
             Err(StepFailure::Other(e)) => Err(e),
         }
@@ -420,8 +483,18 @@ impl Agent {
                 } else {
                     session.pool_join(address, &self.credentials).await
                 };
-                call.map_err(xapi)?;
-                info!(master = %master, "pool.join returned; this host's XAPI restarts as a member");
+                match call {
+                    Ok(()) => {
+                        info!(master = %master, "pool.join returned; this host's XAPI restarts as a member")
+                    }
+                    // The reply may be lost after the join took effect (XAPI restarts as a
+                    // member): the next pass re-reads which pool this host is in, and a join
+                    // that did happen is awaited like one that answered.
+                    Err(e) if e.code().is_none() => {
+                        warn!(master = %master, error = %e, "pool.join reply lost; re-reading")
+                    }
+                    Err(e) => return Err(xapi(e)),
+                }
                 self.journal.update(|s| s.joined_at = Some(now_epoch()))?;
                 self.session = None;
                 Ok(Next::After(Duration::from_millis(500)))
@@ -429,10 +502,15 @@ impl Agent {
             Step::AwaitSync => {
                 let since = self.journal.state().joined_at.unwrap_or_else(now_epoch);
                 if now_epoch().saturating_sub(since) > self.config.join_timeout.as_secs() {
+                    let master = obs.master_name();
+                    let detail = format!(
+                        "{master} has not listed it enabled within {} s",
+                        self.config.join_timeout.as_secs()
+                    );
                     return Err(StepFailure::Problem(half_joined(
                         &self.config.host,
-                        &obs.master_name(),
-                        self.config.join_timeout,
+                        &master,
+                        &detail,
                     )));
                 }
                 Ok(Next::After(Duration::from_millis(500)))
@@ -564,13 +642,21 @@ impl Agent {
         self.op_vms.extend(outcomes.iter().cloned());
         let failed: Vec<&VmOutcome> = outcomes.iter().filter(|o| o.result == "failed").collect();
         if let Some(first) = failed.first() {
+            if failed
+                .iter()
+                .any(|o| o.failure.as_ref().is_some_and(|f| f.transient))
+            {
+                // The session may have died with XAPI (a restart): log in afresh next pass.
+                self.session = None;
+            }
+            let (code, params) = first
+                .failure
+                .as_ref()
+                .map(|f| (f.code.clone(), f.params.clone()))
+                .unwrap_or_else(|| ("MIGRATION_FAILED".into(), vec![]));
+            let fix = fix_for(&ErrorCode::from_wire(&code)).into();
             return Err(StepFailure::Problem(Problem {
-                code: first
-                    .error
-                    .as_deref()
-                    .and_then(|e| e.split_whitespace().next())
-                    .unwrap_or("MIGRATION_FAILED")
-                    .into(),
+                code,
                 message: format!(
                     "{} of {} VMs could not leave {}: {}",
                     failed.len(),
@@ -582,9 +668,8 @@ impl Agent {
                         .collect::<Vec<_>>()
                         .join("; ")
                 ),
-                fix: "clear the cause XAPI names; the evacuation is retried on the next pass"
-                    .into(),
-                params: vec![],
+                fix,
+                params,
                 vms: failed.iter().map(|o| o.name.clone()).collect(),
                 hosts: vec![self.config.host.clone()],
             }));
@@ -735,6 +820,11 @@ impl Agent {
         problem: Option<&Problem>,
     ) -> Result<(), AgentError> {
         let Some(aggregate) = aggregate else {
+            // A host leaving its pool is in no pool aggregate to report to: its problems are
+            // logged as events, once each.
+            if let Some(problem) = problem {
+                self.problem_event(problem).await?;
+            }
             return Ok(());
         };
         let pool_state = match state {
@@ -754,6 +844,75 @@ impl Agent {
         .await
     }
 
+    /// Logs `problem` as an `agent.error` event (named after the XAPI pool being left), unless
+    /// the same problem was the last one logged.
+    async fn problem_event(&mut self, problem: &Problem) -> Result<(), AgentError> {
+        let body = problem_json(problem, &self.config.host);
+        if self.last_reports.get("event/") == Some(&body) {
+            return Ok(());
+        }
+        let pool = (!self.xapi_pool_name.is_empty()).then_some(self.xapi_pool_name.as_str());
+        self.control
+            .event(
+                "agent.error",
+                pool,
+                &format!("{}: {problem}", self.config.host),
+                body.clone(),
+            )
+            .await?;
+        self.last_reports.insert("event/".into(), body);
+        Ok(())
+    }
+
+    /// Reports a pass that failed before or during a step (XAPI unreachable or refusing this
+    /// agent's login, the journal unusable) as this host's error in its pool aggregate, and
+    /// fails its maintenance operation. A control plane that cannot be reached cannot be told.
+    async fn report_failure(&mut self, e: &AgentError) -> Result<(), AgentError> {
+        let Some(mut problem) = failure_problem(e, &self.config, &self.names) else {
+            return Ok(());
+        };
+        if let (Some(_), AgentError::Xapi(_), Some(master)) = (
+            self.journal.state().joined_at,
+            e,
+            self.intended_master.as_deref(),
+        ) {
+            // pool.join returned and the toolstack never came back (xcp-ng/xcp#142).
+            let detail = format!("its XAPI has not answered since ({})", problem.message);
+            problem = half_joined(&self.config.host, master, &detail);
+        }
+        let step = self
+            .journal
+            .state()
+            .current
+            .as_ref()
+            .map_or("connect", |c| step_name(&c.step));
+        match self.aggregate.clone() {
+            Some(aggregate) => {
+                let error = problem_json(&problem, &self.config.host);
+                self.report(
+                    &aggregate,
+                    Some("error"),
+                    BTreeMap::new(),
+                    Some(("error".into(), Some(step.into()))),
+                    Some(Some(error)),
+                )
+                .await?
+            }
+            None => self.problem_event(&problem).await?,
+        }
+        if let Some(id) = self.operation.take() {
+            let update = OperationUpdate {
+                state: Some("failed".into()),
+                vms: Some(vm_results(&self.op_vms)),
+                error: Some(Some(problem_json(&problem, &self.config.host))),
+                ..operation_update()
+            };
+            self.control.update_operation(id, &update).await?;
+            self.op_vms.clear();
+        }
+        Ok(())
+    }
+
     async fn report_converged(
         &mut self,
         desired: &Desired,
@@ -769,11 +928,9 @@ impl Agent {
         let me = self.config.host.clone();
         let mut metadata = BTreeMap::from([(me.clone(), Some(obs.my_host().record.uuid.clone()))]);
         let pool_error = pool.aggregate.status.as_ref().and_then(|s| s.error.clone());
-        let my_error = pool_error.as_ref().is_some_and(|e| {
-            e["hosts"]
-                .as_array()
-                .is_some_and(|h| h.iter().any(|x| x == me.as_str()))
-        });
+        let my_error = pool_error
+            .as_ref()
+            .is_some_and(|e| reporter(e) == Some(me.as_str()));
         // Only the master speaks for the pool: active once every member is in and enabled.
         let (state, clear_error) = if obs.master_name() == me {
             metadata.insert("master_compute".into(), Some(me.clone()));
@@ -790,9 +947,15 @@ impl Agent {
                 .hosts
                 .iter()
                 .all(|h| obs.host(h).is_some_and(|o| o.record.enabled || h == &me));
+            // Another member's error is that member's to clear (its next success does), unless
+            // it has left the aggregate and cannot.
+            let reporter_left = pool_error
+                .as_ref()
+                .and_then(reporter)
+                .is_some_and(|h| !pool.aggregate.hosts.iter().any(|m| m == h));
             match (all_in, self.foreign_error) {
+                (_, Some(true)) if !reporter_left => (None, false),
                 (true, _) => (Some("active"), true),
-                (false, Some(true)) => (None, false),
                 (false, _) => (Some("changing"), my_error),
             }
         } else {
@@ -895,8 +1058,12 @@ enum StepFailure {
 }
 
 impl StepFailure {
-    fn xapi(names: &super::observe::RefNames, e: XenApiError, step: &Step) -> StepFailure {
+    /// XAPI's refusal of `step` as a problem to report; a transient failure (dead session,
+    /// XAPI restarting, connection lost) instead fails the pass, which is retried with backoff
+    /// and reported only if it persists.
+    fn xapi(names: &RefNames, e: XenApiError, step: &Step) -> StepFailure {
         match e.code() {
+            Some(_) if e.is_transient() => StepFailure::Other(AgentError::Xapi(e)),
             Some(code) => StepFailure::Problem(Problem {
                 code: code.to_string(),
                 message: format!("{} failed: {}", step_name(step), names.describe(&e)),
@@ -942,17 +1109,23 @@ fn fix_for(code: &ErrorCode) -> &'static str {
         ErrorCode::SESSION_AUTHENTICATION_FAILED => "give every member the same XAPI credentials as the master",
         ErrorCode::HOST_OFFLINE | ErrorCode::CANNOT_CONTACT_HOST => "bring the host back online; the step is retried",
         ErrorCode::OPERATION_NOT_ALLOWED => "clear the condition XAPI names; the step is retried",
+        ErrorCode::POOL_JOINING_HOST_MUST_HAVE_SAME_DB_SCHEMA
+        | ErrorCode::POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION
+        | ErrorCode::HOSTS_NOT_COMPATIBLE => "update the joining host and the master to the same XenServer release first",
+        ErrorCode::NOT_SUPPORTED_DURING_UPGRADE => "finish the pool's rolling upgrade first; the step is retried",
+        ErrorCode::VM_REQUIRES_SR => "move the VM's disks to storage the other members share, or shut it down",
+        ErrorCode::VM_INCOMPATIBLE_WITH_THIS_HOST => "give the pool's hosts the same CPU vendor, or shut the VM down",
+        ErrorCode::VM_HAS_PCI_ATTACHED => "detach the VM's passed-through PCI device, or shut the VM down",
+        ErrorCode::OPERATION_BLOCKED => "remove the VM's blocked_operations entry (xe vm-param-clear), or shut it down",
+        ErrorCode::HOST_NOT_ENOUGH_FREE_MEMORY => "free memory on the other members (or add a member); the move is retried",
         _ => "clear the cause XAPI names; the step is retried on the next pass",
     }
 }
 
-fn half_joined(host: &str, master: &str, timeout: Duration) -> Problem {
+fn half_joined(host: &str, master: &str, detail: &str) -> Problem {
     Problem {
         code: "half_joined".into(),
-        message: format!(
-            "{host} joined {master}'s pool but {master} has not listed it enabled within {} s: the host is half-joined",
-            timeout.as_secs()
-        ),
+        message: format!("{host} joined {master}'s pool but {detail}: the host is half-joined"),
         fix: format!(
             "on {host} check that the toolstack finished starting (xe host-list on {master}); restart it with xe-toolstack-restart, \
              or eject it with xenpool pool-eject {host} and add it again"
@@ -961,6 +1134,66 @@ fn half_joined(host: &str, master: &str, timeout: Duration) -> Problem {
         vms: vec![],
         hosts: vec![host.into(), master.into()],
     }
+}
+
+/// The problem to report for a pass that failed with `e`; `None` for control-plane failures.
+fn failure_problem(e: &AgentError, config: &AgentConfig, names: &RefNames) -> Option<Problem> {
+    let host = config.host.as_str();
+    let (code, params, fix) = match e {
+        AgentError::Control(_) => return None,
+        AgentError::Xapi(x) => match x.code() {
+            Some(ErrorCode::SESSION_AUTHENTICATION_FAILED) => (
+                x.code()?.to_string(),
+                names_of(names, x.params()),
+                format!(
+                    "XAPI on {host} refuses this agent's login: check xapi_username ({}) and the password in                      xapi_password_file of the agent's config, then restart the agent",
+                    config.xapi_username
+                ),
+            ),
+            Some(code) => (
+                code.to_string(),
+                names_of(names, x.params()),
+                fix_for(code).to_owned(),
+            ),
+            None => (
+                "xapi_unreachable".to_owned(),
+                vec![config.xapi_url.to_string()],
+                format!(
+                    "check that XAPI on {host} runs and answers at {} (xapi_url in the agent's config);                      the agent keeps retrying",
+                    config.xapi_url
+                ),
+            ),
+        },
+        AgentError::Journal(_) => (
+            "journal".to_owned(),
+            vec![],
+            format!(
+                "fix or free the agent's state_dir {}",
+                config.state_dir.display()
+            ),
+        ),
+        AgentError::Config(_) => (
+            "config".to_owned(),
+            vec![],
+            "correct the agent's config and restart it".to_owned(),
+        ),
+    };
+    let cause = match e {
+        AgentError::Xapi(x) => names.describe(x),
+        other => other.to_string(),
+    };
+    Some(Problem {
+        code,
+        message: format!("{host}'s agent cannot reconcile: {cause}"),
+        fix,
+        params,
+        vms: vec![],
+        hosts: vec![host.to_owned()],
+    })
+}
+
+fn names_of(names: &RefNames, params: &[String]) -> Vec<String> {
+    params.iter().map(|p| names.name(p)).collect()
 }
 
 fn unplaceable_problem(host: &str, plan: &planner::EvacuationPlan) -> Problem {
@@ -983,14 +1216,17 @@ fn unplaceable_problem(host: &str, plan: &planner::EvacuationPlan) -> Problem {
     }
 }
 
-/// The wire form of a problem reported by `reporter`, who is always among its hosts (so only
-/// that host's later success clears it).
+/// The wire form of a problem reported by `reporter`, who is always the first of its hosts (so
+/// only that host's later success clears it).
 fn problem_json(p: &Problem, reporter: &str) -> Value {
-    let mut hosts = p.hosts.clone();
-    if !hosts.iter().any(|h| h == reporter) {
-        hosts.insert(0, reporter.to_owned());
-    }
+    let mut hosts = vec![reporter.to_owned()];
+    hosts.extend(p.hosts.iter().filter(|h| *h != reporter).cloned());
     json!({ "code": p.code, "params": p.params, "message": p.message, "fix": p.fix, "vms": p.vms, "hosts": hosts })
+}
+
+/// The host that reported a pool error (the first of its hosts).
+fn reporter(error: &Value) -> Option<&str> {
+    error["hosts"][0].as_str()
 }
 
 fn vm_results(outcomes: &[VmOutcome]) -> Vec<VmResult> {
