@@ -50,7 +50,9 @@ impl AgentError {
     fn is_transient(&self) -> bool {
         match self {
             AgentError::Xapi(e) => e.is_transient() || e.code().is_none(),
-            AgentError::Control(e) => e.is_transient(),
+            // 404 / 409: the desired state changed under the pass (a host removed, an
+            // operation superseded); the next pass reads it afresh.
+            AgentError::Control(e) => e.is_transient() || matches!(e.status(), Some(404 | 409)),
             AgentError::Journal(_) | AgentError::Config(_) => false,
         }
     }
@@ -356,10 +358,8 @@ impl Agent {
         let step = next_step(&intent, &fact, handover_allowed);
         let aggregate = intent.pools.first().map(|p| p.aggregate.clone());
 
-        if !matches!(step, Step::Blocked(_)) {
-            self.retry.reset();
-        }
         if step == Step::Converged {
+            self.retry.reset();
             self.converged = true;
             self.journal.finish()?;
             self.report_converged(&desired, &obs, aggregate.as_deref())
@@ -399,13 +399,17 @@ impl Agent {
             }
         }
         self.journal.begin(&step)?;
-        self.report_step(
-            aggregate.as_deref(),
-            "changing",
-            Some(step_name(&step)),
-            None,
-        )
-        .await?;
+        // A retry after this host's own error keeps the error showing until a step succeeds.
+        let own_error = self.foreign_error == Some(false);
+        if !own_error {
+            self.report_step(
+                aggregate.as_deref(),
+                "changing",
+                Some(step_name(&step)),
+                None,
+            )
+            .await?;
+        }
         self.start_operation(&desired, &step).await?;
         let _ = self
             .control
@@ -430,6 +434,17 @@ impl Agent {
             Ok(next) => {
                 self.journal.finish()?;
                 self.retry.reset();
+                if let (true, Some(aggregate)) = (own_error, aggregate.as_deref()) {
+                    let state = Some(("changing".to_owned(), Some(step_name(&step).to_owned())));
+                    self.report(
+                        aggregate,
+                        Some("changing"),
+                        BTreeMap::new(),
+                        state,
+                        Some(None),
+                    )
+                    .await?;
+                }
                 Ok(next)
             }
             Err(StepFailure::Problem(problem)) => {
@@ -830,7 +845,7 @@ impl Agent {
         let pool_state = match state {
             "error" => Some("error"),
             // Another member's error stays visible until that member or the master clears it.
-            "changing" if self.foreign_error != Some(true) => Some("changing"),
+            "changing" if self.foreign_error.is_none() => Some("changing"),
             _ => None,
         };
         let error = problem.map(|p| Some(problem_json(p, &self.config.host)));
@@ -942,11 +957,10 @@ impl Agent {
             {
                 metadata.insert(host.name.clone(), Some(host.record.uuid.clone()));
             }
-            let all_in = pool
-                .aggregate
-                .hosts
-                .iter()
-                .all(|h| obs.host(h).is_some_and(|o| o.record.enabled || h == &me));
+            let all_in = pool.aggregate.hosts.iter().all(|h| {
+                obs.host(h)
+                    .is_some_and(|o| o.record.enabled || h == &me || in_maintenance(o))
+            });
             // Another member's error is that member's to clear (its next success does), unless
             // it has left the aggregate and cannot.
             let reporter_left = pool_error
@@ -1222,6 +1236,14 @@ fn problem_json(p: &Problem, reporter: &str) -> Value {
     let mut hosts = vec![reporter.to_owned()];
     hosts.extend(p.hosts.iter().filter(|h| *h != reporter).cloned());
     json!({ "code": p.code, "params": p.params, "message": p.message, "fix": p.fix, "vms": p.vms, "hosts": hosts })
+}
+
+/// Whether xenpool disabled `host` for maintenance (a member in maintenance is converged).
+fn in_maintenance(host: &super::observe::ObservedHost) -> bool {
+    host.record
+        .other_config
+        .get(MAINTENANCE_KEY)
+        .is_some_and(|v| v == "true")
 }
 
 /// The host that reported a pool error (the first of its hosts).

@@ -11,6 +11,7 @@ mod concurrency;
 mod e2e_faults;
 mod e2e_maintenance;
 mod e2e_pools;
+mod e2e_recovery;
 mod native_api;
 mod pool_verbs;
 mod serve_processes;
