@@ -106,6 +106,20 @@ pub struct Agent {
     operation: Option<i64>,
     /// Names for the refs of the last observation, for errors of a failed pass.
     names: RefNames,
+    /// A pool lease this agent may still hold: its release failed (control plane down), or an
+    /// earlier run of the agent took it and was killed. Released at the next pass.
+    stale_lease: StaleLease,
+}
+
+/// A lease to release at the next pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StaleLease {
+    /// None known.
+    None,
+    /// Whichever pool lease this host's pool would use (the agent just started).
+    ThisPool,
+    /// This one.
+    Named(String),
 }
 
 impl Agent {
@@ -142,6 +156,7 @@ impl Agent {
             xapi_pool_name: String::new(),
             operation: None,
             names: RefNames::default(),
+            stale_lease: StaleLease::ThisPool,
             config,
         })
     }
@@ -217,7 +232,7 @@ impl Agent {
                                 warn!(parent: &span, error = %r, "cannot report the failed pass");
                             }
                         }
-                        Next::After(if e.is_transient() { backoff.next() } else { RESYNC })
+                        Next::After(backoff.next())
                     }
                 },
             };
@@ -314,6 +329,16 @@ impl Agent {
             .first()
             .and_then(|p| p.aggregate.metadata.get("master_compute").cloned());
         self.operation = maintenance_operation(&desired).map(|o| o.id);
+        self.pool_state = desired
+            .pools
+            .first()
+            .and_then(|p| p.aggregate.metadata.get("operational_state").cloned());
+        self.foreign_error = desired
+            .pools
+            .first()
+            .and_then(|p| p.aggregate.status.as_ref())
+            .and_then(|s| s.error.as_ref())
+            .map(|e| reporter(e) != Some(self.config.host.as_str()));
         let session = self.session().await?;
         let names: BTreeMap<String, String> = desired
             .pools
@@ -336,16 +361,7 @@ impl Agent {
         self.answer_plan_requests(&session, &desired, &obs).await?;
 
         let intent = intent_of(&desired);
-        self.pool_state = desired
-            .pools
-            .first()
-            .and_then(|p| p.aggregate.metadata.get("operational_state").cloned());
-        self.foreign_error = desired
-            .pools
-            .first()
-            .and_then(|p| p.aggregate.status.as_ref())
-            .and_then(|s| s.error.as_ref())
-            .map(|e| reporter(e) != Some(self.config.host.as_str()));
+        self.release_stale_lease(&obs).await;
         let named =
             self.journal.state().named_pool.as_deref() == Some(obs.pool.1.name_label.as_str());
         let fact = obs.fact(self.journal.state().joined_at.is_some(), named);
@@ -359,19 +375,25 @@ impl Agent {
         let aggregate = intent.pools.first().map(|p| p.aggregate.clone());
 
         if step == Step::Converged {
-            self.retry.reset();
             self.converged = true;
             self.journal.finish()?;
-            self.report_converged(&desired, &obs, aggregate.as_deref())
+            let settled = self
+                .report_converged(&desired, &obs, aggregate.as_deref())
                 .await?;
             self.finish_operation(&desired, intent.maintenance, None)
                 .await?;
+            if !settled {
+                // A member is still syncing: that shows in XAPI, not in the control plane.
+                return Ok(Next::Retry(self.retry.next()));
+            }
+            self.retry.reset();
             return Ok(Next::Watch);
         }
         if let Step::Wait { reason } = &step {
             self.report_step(aggregate.as_deref(), "waiting", Some(reason), None)
                 .await?;
-            return Ok(Next::Watch);
+            // What is awaited (another agent's step) may show only in XAPI.
+            return Ok(Next::Retry(self.retry.next()));
         }
         if let Step::Blocked(problem) = &step {
             warn!(code = %problem.code, "{problem}");
@@ -428,7 +450,10 @@ impl Agent {
         };
         metrics::counter!("xenpool_agent_steps_total", "step" => step_name(&step), "outcome" => label).increment(1);
         if let Some(name) = &lease {
-            let _ = self.control.release_lease(name).await;
+            if let Err(e) = self.control.release_lease(name).await {
+                warn!(lease = %name, error = %e, "cannot release the lease; retrying next pass");
+                self.stale_lease = StaleLease::Named(name.clone());
+            }
         }
         match outcome {
             Ok(next) => {
@@ -455,6 +480,24 @@ impl Agent {
                 Ok(Next::Retry(self.retry.next()))
             }
             Err(StepFailure::Other(e)) => Err(e),
+        }
+    }
+
+    /// Releases a lease this host may hold from an interrupted step; one held by another host
+    /// or already gone is left alone.
+    async fn release_stale_lease(&mut self, obs: &Observation) {
+        let name = match &self.stale_lease {
+            StaleLease::None => return,
+            StaleLease::ThisPool => pool_lease(self.aggregate.as_deref(), obs),
+            StaleLease::Named(name) => name.clone(),
+        };
+        match self.control.release_lease(&name).await {
+            Ok(()) | Err(ControlError::Refused { status: 409, .. }) => {
+                self.stale_lease = StaleLease::None
+            }
+            Err(e) => {
+                warn!(lease = %name, error = %e, "cannot release the lease; retrying next pass")
+            }
         }
     }
 
@@ -886,15 +929,23 @@ impl Agent {
         let Some(mut problem) = failure_problem(e, &self.config, &self.names) else {
             return Ok(());
         };
-        if let (Some(_), AgentError::Xapi(_), Some(master)) = (
+        let unreachable =
+            matches!(e, AgentError::Xapi(x) if x.is_transient() || x.code().is_none());
+        if let (Some(_), true, Some(master)) = (
             self.journal.state().joined_at,
-            e,
+            unreachable,
             self.intended_master.as_deref(),
         ) {
             // pool.join returned and the toolstack never came back (xcp-ng/xcp#142).
             let detail = format!("its XAPI has not answered since ({})", problem.message);
             problem = half_joined(&self.config.host, master, &detail);
         }
+        self.report_problem(&problem).await
+    }
+
+    /// Reports a failed pass's `problem` as this host's error (or, outside any pool
+    /// aggregate, as an event) and fails its maintenance operation.
+    async fn report_problem(&mut self, problem: &Problem) -> Result<(), AgentError> {
         let step = self
             .journal
             .state()
@@ -903,7 +954,7 @@ impl Agent {
             .map_or("connect", |c| step_name(&c.step));
         match self.aggregate.clone() {
             Some(aggregate) => {
-                let error = problem_json(&problem, &self.config.host);
+                let error = problem_json(problem, &self.config.host);
                 self.report(
                     &aggregate,
                     Some("error"),
@@ -913,13 +964,13 @@ impl Agent {
                 )
                 .await?
             }
-            None => self.problem_event(&problem).await?,
+            None => self.problem_event(problem).await?,
         }
         if let Some(id) = self.operation.take() {
             let update = OperationUpdate {
                 state: Some("failed".into()),
                 vms: Some(vm_results(&self.op_vms)),
-                error: Some(Some(problem_json(&problem, &self.config.host))),
+                error: Some(Some(problem_json(problem, &self.config.host))),
                 ..operation_update()
             };
             self.control.update_operation(id, &update).await?;
@@ -928,18 +979,21 @@ impl Agent {
         Ok(())
     }
 
+    /// Reports this host's converged view; returns whether the pool is settled (false while
+    /// this host is master and a member is not in and enabled yet).
     async fn report_converged(
         &mut self,
         desired: &Desired,
         obs: &Observation,
         aggregate: Option<&str>,
-    ) -> Result<(), AgentError> {
+    ) -> Result<bool, AgentError> {
         let Some(aggregate) = aggregate else {
-            return Ok(());
+            return Ok(true);
         };
         let Some(pool) = desired.pools.iter().find(|p| p.aggregate.name == aggregate) else {
-            return Ok(());
+            return Ok(true);
         };
+        let mut settled = true;
         let me = self.config.host.clone();
         let mut metadata = BTreeMap::from([(me.clone(), Some(obs.my_host().record.uuid.clone()))]);
         let pool_error = pool.aggregate.status.as_ref().and_then(|s| s.error.clone());
@@ -967,9 +1021,12 @@ impl Agent {
                 .as_ref()
                 .and_then(reporter)
                 .is_some_and(|h| !pool.aggregate.hosts.iter().any(|m| m == h));
+            settled = all_in;
+            // Only an error read at the start of this pass is cleared: one reported since
+            // is not overwritten unseen.
             match (all_in, self.foreign_error) {
                 (_, Some(true)) if !reporter_left => (None, false),
-                (true, _) => (Some("active"), true),
+                (true, _) => (Some("active"), my_error || reporter_left),
                 (false, _) => (Some("changing"), my_error),
             }
         } else {
@@ -982,7 +1039,8 @@ impl Agent {
             Some(("active".into(), None)),
             clear_error.then_some(None),
         )
-        .await
+        .await?;
+        Ok(settled)
     }
 
     async fn start_operation(&mut self, desired: &Desired, step: &Step) -> Result<(), AgentError> {
@@ -1314,10 +1372,15 @@ fn lease_name(step: &Step, aggregate: Option<&str>, obs: &Observation) -> Option
                 for_departure: Some(_)
             }
     );
-    pool_changing.then(|| match aggregate {
+    pool_changing.then(|| pool_lease(aggregate, obs))
+}
+
+/// The lease of pool-changing steps: per pool aggregate, or per XAPI pool outside any.
+fn pool_lease(aggregate: Option<&str>, obs: &Observation) -> String {
+    match aggregate {
         Some(a) => format!("pool-{a}"),
         None => format!("xapi-pool-{}", obs.pool.1.uuid),
-    })
+    }
 }
 
 /// The planner's intent from the control plane's desired state.
