@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use tracing::debug;
 
 use crate::planner::{Blocker, EvacuationPolicy, Fact, HostFacts, VmFacts};
-use crate::xenapi::{HostRecord, PoolRecord, PowerState, Ref, Result, Session, VmRecord};
+use crate::xenapi::{
+    ErrorCode, HostRecord, PoolRecord, PowerState, Ref, Result, Session, VmRecord,
+};
 
 /// `other_config` key on a VM: the host it belongs on while it is away for maintenance.
 pub const HOME_KEY: &str = "xenpool_home";
@@ -253,7 +255,12 @@ pub async fn observe(
                 .map(|m| m.live)
                 .unwrap_or(false)
         };
-        let free_memory = session.host_compute_free_memory(&reference).await?.max(0) as u64;
+        let free_memory = match session.host_compute_free_memory(&reference).await {
+            Ok(bytes) => bytes.max(0) as u64,
+            // The host left the pool since the listing (an eject under way): not a member.
+            Err(e) if e.is(&ErrorCode::HANDLE_INVALID) => continue,
+            Err(e) => return Err(e),
+        };
         let name = names
             .get(&record.uuid)
             .cloned()

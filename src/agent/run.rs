@@ -1218,7 +1218,8 @@ fn failure_problem(e: &AgentError, config: &AgentConfig, names: &RefNames) -> Op
                 x.code()?.to_string(),
                 names_of(names, x.params()),
                 format!(
-                    "XAPI on {host} refuses this agent's login: check xapi_username ({}) and the password in                      xapi_password_file of the agent's config, then restart the agent",
+                    "XAPI on {host} refuses this agent's login: check xapi_username ({}) and the password in \
+                     xapi_password_file of the agent's config, then restart the agent",
                     config.xapi_username
                 ),
             ),
@@ -1231,7 +1232,8 @@ fn failure_problem(e: &AgentError, config: &AgentConfig, names: &RefNames) -> Op
                 "xapi_unreachable".to_owned(),
                 vec![config.xapi_url.to_string()],
                 format!(
-                    "check that XAPI on {host} runs and answers at {} (xapi_url in the agent's config);                      the agent keeps retrying",
+                    "check that XAPI on {host} runs and answers at {} (xapi_url in the agent's config); \
+                     the agent keeps retrying",
                     config.xapi_url
                 ),
             ),
