@@ -1479,3 +1479,44 @@ impl Backoff {
         self.attempt = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(hosts: &[&str]) -> Problem {
+        Problem {
+            code: "half_joined".into(),
+            message: "m".into(),
+            fix: "f".into(),
+            params: vec![],
+            vms: vec![],
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_reporter_is_the_first_host_of_a_reported_problem_and_listed_once() {
+        let json = problem_json(&problem(&["xs1", "xs2"]), "xs2");
+        assert_eq!(json["hosts"], json!(["xs2", "xs1"]));
+        assert_eq!(reporter(&json), Some("xs2"));
+        let json = problem_json(&problem(&[]), "xs3");
+        assert_eq!(json["hosts"], json!(["xs3"]));
+        assert_eq!(reporter(&json!({})), None);
+    }
+
+    #[test]
+    fn a_404_or_409_from_the_control_plane_is_re_read_at_once() {
+        let refused = |status| {
+            AgentError::Control(ControlError::Refused {
+                route: "POST v1/agents/xs1/report".into(),
+                status,
+                code: String::new(),
+                message: String::new(),
+            })
+        };
+        assert!(refused(404).is_transient());
+        assert!(refused(409).is_transient());
+        assert!(!refused(403).is_transient());
+    }
+}
