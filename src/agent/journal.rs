@@ -42,6 +42,9 @@ pub struct JournalState {
     pub joined_at: Option<u64>,
     /// The last control-plane revision fully reconciled.
     pub revision: u64,
+    /// The pool aggregate this host was last seen in, until it is ejected: only such a host
+    /// leaves its XAPI pool when it is in no pool aggregate.
+    pub pool_aggregate: Option<String>,
 }
 
 /// The journal file and its last written state.

@@ -193,9 +193,9 @@ impl Observation {
             .collect()
     }
 
-    /// The pool step decider's view of this pass. `awaiting_sync` and `named_by_xenpool` come
-    /// from the journal.
-    pub fn fact(&self, awaiting_sync: bool, named_by_xenpool: bool) -> Fact {
+    /// The pool step decider's view of this pass. `awaiting_sync`, `named_by_xenpool` and
+    /// `managed` come from the journal.
+    pub fn fact(&self, awaiting_sync: bool, named_by_xenpool: bool, managed: bool) -> Fact {
         Fact {
             host: self.me.clone(),
             pool_name: self.pool.1.name_label.clone(),
@@ -213,6 +213,7 @@ impl Observation {
                 .is_some_and(|x| x == "true"),
             awaiting_sync: awaiting_sync && !self.my_host().record.enabled,
             named_by_xenpool,
+            managed,
         }
     }
 }

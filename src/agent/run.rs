@@ -364,7 +364,18 @@ impl Agent {
         self.release_stale_lease(&obs).await;
         let named =
             self.journal.state().named_pool.as_deref() == Some(obs.pool.1.name_label.as_str());
-        let fact = obs.fact(self.journal.state().joined_at.is_some(), named);
+        if let Some(pool) = intent.pools.first() {
+            if self.journal.state().pool_aggregate.as_ref() != Some(&pool.aggregate) {
+                let name = pool.aggregate.clone();
+                self.journal.update(|s| s.pool_aggregate = Some(name))?;
+            }
+        }
+        let state = self.journal.state();
+        let fact = obs.fact(
+            state.joined_at.is_some(),
+            named,
+            state.pool_aggregate.is_some(),
+        );
         let cooldown = self.config.handover_cooldown.as_secs();
         let handover_allowed = self
             .journal
@@ -613,6 +624,7 @@ impl Agent {
                 self.journal.update(|s| {
                     s.named_pool = None;
                     s.joined_at = None;
+                    s.pool_aggregate = None;
                 })?;
                 self.session = None;
                 Ok(Next::After(Duration::from_millis(500)))

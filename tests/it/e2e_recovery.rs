@@ -838,3 +838,32 @@ async fn an_agent_that_cannot_log_in_to_its_xapi_reports_why() {
     stack.assert_invariants();
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_on_an_existing_pool_leave_it_alone_until_its_aggregate_adopts_it() {
+    let toml = "[[hosts]]\nname = \"xs1\"\n\
+                [[hosts]]\nname = \"xs2\"\nmember_of = \"xs1\"\nvms = []\n\
+                [[hosts]]\nname = \"xs3\"\nmember_of = \"xs1\"\nvms = []\n";
+    let options = FarmOptions {
+        scenario: Some(Scenario::from_toml(toml).expect("scenario parses")),
+        ..farm(3, 1)
+    };
+    let stack = Stack::start(Db::Sqlite, options).await;
+    let vms = vm_names(&stack);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let changes = ["pool.eject", "pool.designate_new_master", "pool.join"];
+    for method in changes {
+        assert_eq!(
+            calls(&stack, method),
+            0,
+            "{method}: the pool is not xenpool's yet"
+        );
+    }
+    stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
+    for method in changes {
+        assert_eq!(calls(&stack, method), 0, "{method}: adopted, not rebuilt");
+    }
+    assert_eq!(vm_names(&stack), vms, "no VM lost");
+    stack.assert_invariants();
+    stack.shutdown().await;
+}
