@@ -38,6 +38,8 @@ pub struct DemoOptions {
     pub handover_cooldown: Duration,
     /// How long a joined host may take to be listed enabled.
     pub join_timeout: Duration,
+    /// How long a host's XAPI may be unreachable before its agent reports it.
+    pub xapi_outage_grace: Duration,
 }
 
 impl DemoOptions {
@@ -55,6 +57,7 @@ impl DemoOptions {
             concurrency: Concurrency::default(),
             handover_cooldown: Duration::from_secs(10),
             join_timeout: Duration::from_secs(120),
+            xapi_outage_grace: Duration::from_secs(30),
         }
     }
 }
@@ -90,8 +93,13 @@ pub enum DemoError {
 pub struct Demo {
     /// The mock farm.
     pub farm: Farm,
-    /// The control plane.
-    pub server: ServerHandle,
+    /// The control plane (`None` while stopped).
+    server: Option<ServerHandle>,
+    /// Its address, kept across restarts.
+    addr: std::net::SocketAddr,
+    url: String,
+    /// The token file entries it starts with.
+    token_entries: Vec<TokenEntry>,
     /// The admin token.
     pub admin_token: String,
     /// An ordinary user's token.
@@ -143,16 +151,13 @@ impl Demo {
                     what: format!("cannot listen on {}", options.listen),
                     source,
                 })?;
-        let config = ServeConfig {
-            database: options.database.clone(),
-            token_entries: Some(entries),
-            data_dir: options.data_dir.clone(),
-            ..ServeConfig::default()
-        };
-        let server = start(config, listener).await?;
+        let server = start(serve_config(&options, &entries), listener).await?;
         let mut demo = Demo {
             farm,
-            server,
+            addr: server.addr(),
+            url: server.url().to_owned(),
+            server: Some(server),
+            token_entries: entries,
             admin_token,
             member_token,
             agent_tokens,
@@ -165,9 +170,32 @@ impl Demo {
         Ok(demo)
     }
 
-    /// The control plane's base URL.
+    /// The control plane's base URL (the same across restarts).
     pub fn url(&self) -> &str {
-        self.server.url()
+        &self.url
+    }
+
+    /// Stops the control plane as a service restart would (requests in flight finish, long
+    /// polls end, the database closes); agents keep running and retry.
+    pub async fn stop_server(&mut self) -> Result<(), DemoError> {
+        match self.server.take() {
+            Some(server) => Ok(server.shutdown().await?),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts the control plane again on the same address and database.
+    pub async fn start_server(&mut self) -> Result<(), DemoError> {
+        self.stop_server().await?;
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .map_err(|source| DemoError::Io {
+                what: format!("cannot listen on {} again", self.addr),
+                source,
+            })?;
+        let config = serve_config(&self.options, &self.token_entries);
+        self.server = Some(start(config, listener).await?);
+        Ok(())
     }
 
     /// Host names.
@@ -177,8 +205,19 @@ impl Demo {
 
     /// Starts (or restarts) `host`'s agent, resuming from its journal.
     pub fn start_agent(&mut self, host: &str) -> Result<(), DemoError> {
+        self.start_agent_with(host, |_| {})
+    }
+
+    /// Starts (or restarts) `host`'s agent with its configuration changed by `adjust` (a wrong
+    /// password, another XAPI URL, …).
+    pub fn start_agent_with(
+        &mut self,
+        host: &str,
+        adjust: impl FnOnce(&mut AgentConfig),
+    ) -> Result<(), DemoError> {
         self.kill_agent(host);
-        let config = self.agent_config(host);
+        let mut config = self.agent_config(host);
+        adjust(&mut config);
         let agent = Agent::new(config).map_err(|e| DemoError::Agent {
             host: host.into(),
             message: e.to_string(),
@@ -207,7 +246,7 @@ impl Demo {
     fn agent_config(&self, host: &str) -> AgentConfig {
         AgentConfig {
             host: host.to_owned(),
-            control_url: url::Url::parse(self.server.url()).expect("server URL parses"),
+            control_url: url::Url::parse(&self.url).expect("server URL parses"),
             token: Password::new(self.agent_tokens[host].clone()),
             xapi_url: url::Url::parse(&self.farm.host_url(host)).expect("farm URL parses"),
             xapi_username: self.farm.username().to_owned(),
@@ -222,6 +261,7 @@ impl Demo {
             join_timeout: self.options.join_timeout,
             heartbeat: Duration::from_secs(5),
             handover_cooldown: self.options.handover_cooldown,
+            xapi_outage_grace: self.options.xapi_outage_grace,
         }
     }
 
@@ -250,8 +290,17 @@ impl Demo {
         for host in self.hosts().to_vec() {
             self.kill_agent(&host);
         }
-        let _ = self.server.shutdown().await;
+        let _ = self.stop_server().await;
         self.farm.shutdown().await;
+    }
+}
+
+fn serve_config(options: &DemoOptions, entries: &[TokenEntry]) -> ServeConfig {
+    ServeConfig {
+        database: options.database.clone(),
+        token_entries: Some(entries.to_vec()),
+        data_dir: options.data_dir.clone(),
+        ..ServeConfig::default()
     }
 }
 

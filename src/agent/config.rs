@@ -45,6 +45,8 @@ struct RawConfig {
     heartbeat_seconds: u64,
     #[serde(default = "default_cooldown")]
     handover_cooldown_seconds: u64,
+    #[serde(default = "default_outage_grace")]
+    xapi_outage_grace_seconds: u64,
 }
 
 fn default_username() -> String {
@@ -67,6 +69,9 @@ fn default_heartbeat() -> u64 {
 }
 fn default_cooldown() -> u64 {
     600
+}
+fn default_outage_grace() -> u64 {
+    120
 }
 
 /// A validated agent configuration.
@@ -102,6 +107,10 @@ pub struct AgentConfig {
     pub heartbeat: Duration,
     /// Minimum time between two handovers by this agent.
     pub handover_cooldown: Duration,
+    /// How long XAPI may stay unreachable (a toolstack restart after a join, say) before the
+    /// agent reports it as the host's error. Refusals such as a wrong password are reported at
+    /// once.
+    pub xapi_outage_grace: Duration,
 }
 
 impl AgentConfig {
@@ -229,6 +238,7 @@ impl RawConfig {
             join_timeout: Duration::from_secs(self.join_timeout_seconds.max(1)),
             heartbeat: Duration::from_secs(self.heartbeat_seconds.max(1)),
             handover_cooldown: Duration::from_secs(self.handover_cooldown_seconds),
+            xapi_outage_grace: Duration::from_secs(self.xapi_outage_grace_seconds),
         })
     }
 }

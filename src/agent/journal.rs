@@ -45,6 +45,9 @@ pub struct JournalState {
     pub revision: u64,
     /// Where the VMs were when the maintenance operation in progress started.
     pub operation: Option<OperationStart>,
+    /// The pool aggregate this host was last seen in, until it is ejected: only such a host
+    /// leaves its XAPI pool when it is in no pool aggregate.
+    pub pool_aggregate: Option<String>,
 }
 
 /// Where this host's VMs were when a maintenance operation started, so an agent restarted

@@ -35,6 +35,33 @@ pub struct VmOutcome {
     pub result: String,
     /// XAPI's error, with names for refs, when it failed.
     pub error: Option<String>,
+    /// The same error, structured (not part of the operation's wire form).
+    #[serde(skip)]
+    pub failure: Option<VmFailure>,
+}
+
+/// Why one VM's move or power operation failed: XAPI's code and parameters (refs named).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmFailure {
+    /// XAPI's error code, or xenpool's where XAPI gave none.
+    pub code: String,
+    /// XAPI's parameters, names in place of refs.
+    pub params: Vec<String>,
+    /// Whether trying again later may succeed (dead session, XAPI restarting, …).
+    pub transient: bool,
+}
+
+impl VmFailure {
+    /// The structured form of `error`, with `names` for refs.
+    pub fn of(names: &RefNames, error: &XenApiError) -> VmFailure {
+        VmFailure {
+            code: error
+                .code()
+                .map_or_else(|| "xapi_unreachable".to_owned(), |c| c.to_string()),
+            params: error.params().iter().map(|p| names.name(p)).collect(),
+            transient: error.is_transient() || error.code().is_none(),
+        }
+    }
 }
 
 /// Limits of one run.
@@ -143,6 +170,7 @@ pub async fn run_moves(
                             migrate(&session, &names, &vm, &host, home.as_deref(), timeout).await
                         }
                         _ => Err(MigrationFailure::permanent(
+                            "vm_or_host_gone",
                             "the VM or its destination is no longer in the pool".into(),
                         )),
                     };
@@ -168,9 +196,10 @@ pub async fn run_moves(
                     to: Some(done.to.clone()),
                     result: "migrated".into(),
                     error: None,
+                    failure: None,
                 }
             }
-            Err(f) if f.transient && *tries < MIGRATION_ATTEMPTS => {
+            Err(f) if f.failure.transient && *tries < MIGRATION_ATTEMPTS => {
                 warn!(vm = %done.vm, error = %f.message, attempt = *tries, "migration failed, will retry");
                 schedule.requeue(done);
                 continue;
@@ -184,6 +213,7 @@ pub async fn run_moves(
                     to: Some(done.to.clone()),
                     result: "failed".into(),
                     error: Some(f.message),
+                    failure: Some(f.failure),
                 }
             }
         };
@@ -196,14 +226,18 @@ pub async fn run_moves(
 }
 
 struct MigrationFailure {
-    transient: bool,
+    failure: VmFailure,
     message: String,
 }
 
 impl MigrationFailure {
-    fn permanent(message: String) -> MigrationFailure {
+    fn permanent(code: &str, message: String) -> MigrationFailure {
         MigrationFailure {
-            transient: false,
+            failure: VmFailure {
+                code: code.into(),
+                params: vec![],
+                transient: false,
+            },
             message,
         }
     }
@@ -218,7 +252,7 @@ async fn migrate(
     timeout: Duration,
 ) -> Result<(), MigrationFailure> {
     let fail = |e: XenApiError| MigrationFailure {
-        transient: e.is_transient(),
+        failure: VmFailure::of(names, &e),
         message: names.describe(&e),
     };
     if let Some(home) = home {
@@ -267,6 +301,10 @@ pub async fn shut_down(
                 "failed"
             }
             .into(),
+            failure: result
+                .as_ref()
+                .err()
+                .map(|e| VmFailure::of(&obs.ref_names(), e)),
             error: result.err().map(|e| obs.ref_names().describe(&e)),
         });
     }
@@ -340,6 +378,10 @@ pub async fn rebalance(
             from: None,
             to: Some(start.on.clone()),
             result: if result.is_ok() { "started" } else { "failed" }.into(),
+            failure: result
+                .as_ref()
+                .err()
+                .map(|e| VmFailure::of(&obs.ref_names(), e)),
             error: result.err().map(|e| obs.ref_names().describe(&e)),
         };
         finished(&outcome);

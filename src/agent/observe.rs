@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use tracing::debug;
 
 use crate::planner::{Blocker, EvacuationPolicy, Fact, HostFacts, VmFacts};
-use crate::xenapi::{HostRecord, PoolRecord, PowerState, Ref, Result, Session, VmRecord};
+use crate::xenapi::{
+    ErrorCode, HostRecord, PoolRecord, PowerState, Ref, Result, Session, VmRecord,
+};
 
 /// `other_config` key on a VM: the host it belongs on while it is away for maintenance.
 pub const HOME_KEY: &str = "xenpool_home";
@@ -191,9 +193,9 @@ impl Observation {
             .collect()
     }
 
-    /// The pool step decider's view of this pass. `awaiting_sync` and `named_by_xenpool` come
-    /// from the journal.
-    pub fn fact(&self, awaiting_sync: bool, named_by_xenpool: bool) -> Fact {
+    /// The pool step decider's view of this pass. `awaiting_sync`, `named_by_xenpool` and
+    /// `managed` come from the journal.
+    pub fn fact(&self, awaiting_sync: bool, named_by_xenpool: bool, managed: bool) -> Fact {
         Fact {
             host: self.me.clone(),
             pool_name: self.pool.1.name_label.clone(),
@@ -211,6 +213,7 @@ impl Observation {
                 .is_some_and(|x| x == "true"),
             awaiting_sync: awaiting_sync && !self.my_host().record.enabled,
             named_by_xenpool,
+            managed,
         }
     }
 }
@@ -253,7 +256,12 @@ pub async fn observe(
                 .map(|m| m.live)
                 .unwrap_or(false)
         };
-        let free_memory = session.host_compute_free_memory(&reference).await?.max(0) as u64;
+        let free_memory = match session.host_compute_free_memory(&reference).await {
+            Ok(bytes) => bytes.max(0) as u64,
+            // The host left the pool since the listing (an eject under way): not a member.
+            Err(e) if e.is(&ErrorCode::HANDLE_INVALID) => continue,
+            Err(e) => return Err(e),
+        };
         let name = names
             .get(&record.uuid)
             .cloned()

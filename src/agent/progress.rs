@@ -215,6 +215,7 @@ pub fn recovered_outcomes(
             to,
             result: String::from(result),
             error: None,
+            failure: None,
         };
     let on_host: BTreeSet<&String> = start.on_host.iter().collect();
     let away: &BTreeMap<String, Option<String>> = &start.away;
@@ -357,6 +358,7 @@ mod tests {
             to: Some("xs2".into()),
             result: "migrated".into(),
             error: None,
+            failure: None,
         }
     }
 

@@ -7,7 +7,7 @@
 //! fresh read of XAPI make the next pass resume.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tracing::{info, info_span, warn, Instrument};
@@ -16,7 +16,7 @@ use super::config::AgentConfig;
 use super::control::{ControlClient, ControlError, LeaseOutcome};
 use super::journal::{now_epoch, Journal, JournalError};
 use super::maintenance::{self, RunLimits, VmOutcome};
-use super::observe::{observe, Identity, Observation, MAINTENANCE_KEY, POLICY_KEY};
+use super::observe::{observe, Identity, Observation, RefNames, MAINTENANCE_KEY, POLICY_KEY};
 use super::progress::{self, vm_results, ProgressReporter};
 use crate::api::native::types::{Desired, HostState, OperationUpdate, Report};
 use crate::planner::{
@@ -51,7 +51,9 @@ impl AgentError {
     fn is_transient(&self) -> bool {
         match self {
             AgentError::Xapi(e) => e.is_transient() || e.code().is_none(),
-            AgentError::Control(e) => e.is_transient(),
+            // 404 / 409: the desired state changed under the pass (a host removed, an
+            // operation superseded); the next pass reads it afresh.
+            AgentError::Control(e) => e.is_transient() || matches!(e.status(), Some(404 | 409)),
             AgentError::Journal(_) | AgentError::Config(_) => false,
         }
     }
@@ -66,6 +68,9 @@ enum Next {
     After(Duration),
     /// Wait for a change (or the resync interval).
     Watch,
+    /// Wait for a change, or this long: a problem is retried with backoff, as the fix (a VM
+    /// stopped, a fault cleared) need not touch the control plane.
+    Retry(Duration),
 }
 
 /// One host's agent.
@@ -88,6 +93,34 @@ pub struct Agent {
     converged: bool,
     /// When the first pass that found work started, until a pass finds none.
     unconverged_since: Option<std::time::Instant>,
+    /// Backoff of retries after a reported problem; reset by a pass without one.
+    retry: Backoff,
+    /// When passes started failing (XAPI or the journal unusable), until one succeeds.
+    failing_since: Option<Instant>,
+    /// This pass's pool aggregate (where a failed pass is reported).
+    aggregate: Option<String>,
+    /// Its `master_compute`.
+    intended_master: Option<String>,
+    /// The XAPI pool's name this pass (where a departing host's problems are logged).
+    xapi_pool_name: String,
+    /// This pass's pending or running maintenance operation.
+    operation: Option<i64>,
+    /// Names for the refs of the last observation, for errors of a failed pass.
+    names: RefNames,
+    /// A pool lease this agent may still hold: its release failed (control plane down), or an
+    /// earlier run of the agent took it and was killed. Released at the next pass.
+    stale_lease: StaleLease,
+}
+
+/// A lease to release at the next pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StaleLease {
+    /// None known.
+    None,
+    /// Whichever pool lease this host's pool would use (the agent just started).
+    ThisPool,
+    /// This one.
+    Named(String),
 }
 
 impl Agent {
@@ -117,6 +150,14 @@ impl Agent {
             pool_state: None,
             converged: false,
             unconverged_since: None,
+            retry: Backoff::default(),
+            failing_since: None,
+            aggregate: None,
+            intended_master: None,
+            xapi_pool_name: String::new(),
+            operation: None,
+            names: RefNames::default(),
+            stale_lease: StaleLease::ThisPool,
             config,
         })
     }
@@ -178,11 +219,21 @@ impl Agent {
             let next = tokio::select! {
                 _ = &mut shutdown => break Ok(()),
                 outcome = self.timed_pass().instrument(span.clone()) => match outcome {
-                    Ok(next) => { backoff.reset(); next }
+                    Ok(next) => {
+                        backoff.reset();
+                        self.failing_since = None;
+                        next
+                    }
                     Err(e) => {
                         warn!(parent: &span, error = %e, "reconcile pass failed");
                         if matches!(e, AgentError::Xapi(_)) { self.session = None; }
-                        Next::After(if e.is_transient() { backoff.next() } else { RESYNC })
+                        let since = *self.failing_since.get_or_insert_with(Instant::now);
+                        if !e.is_transient() || since.elapsed() >= self.config.xapi_outage_grace {
+                            if let Err(r) = self.report_failure(&e).instrument(span.clone()).await {
+                                warn!(parent: &span, error = %r, "cannot report the failed pass");
+                            }
+                        }
+                        Next::After(backoff.next())
                     }
                 },
             };
@@ -196,6 +247,10 @@ impl Agent {
                             tokio::time::sleep(Duration::from_secs(1)).await;
                         }
                     }
+                    Next::Retry(d) => {
+                        let _ = tokio::time::timeout(d, self.control.watch(self.revision, RESYNC))
+                            .await;
+                    }
                 }
             };
             tokio::select! {
@@ -207,17 +262,28 @@ impl Agent {
         result
     }
 
+    /// Registers with the host's XAPI uuid; while XAPI cannot be read, without it (the passes
+    /// then report why, and the first pass that reads XAPI registers the uuid).
     async fn register(&mut self) -> Result<(), AgentError> {
+        let uuid = match self.my_uuid().await {
+            Ok(uuid) => Some(uuid),
+            Err(e) => {
+                warn!(error = %e, "cannot read this host's XAPI; registering without its uuid");
+                self.session = None;
+                None
+            }
+        };
+        self.control
+            .register(self.config.xapi_url.as_str(), uuid.as_deref())
+            .await?;
+        info!(uuid = ?uuid, "registered with the control plane");
+        Ok(())
+    }
+
+    async fn my_uuid(&mut self) -> Result<String, AgentError> {
         let session = self.session().await?;
         let obs = observe(&session, &self.identity, &BTreeMap::new()).await?;
-        self.control
-            .register(
-                self.config.xapi_url.as_str(),
-                Some(&obs.my_host().record.uuid),
-            )
-            .await?;
-        info!(uuid = %obs.my_host().record.uuid, "registered with the control plane");
-        Ok(())
+        Ok(obs.my_host().record.uuid.clone())
     }
 
     async fn session(&mut self) -> Result<Session, AgentError> {
@@ -258,21 +324,12 @@ impl Agent {
         self.converged = false;
         let desired = self.control.desired().await?;
         self.revision = desired.revision;
-        let session = self.session().await?;
-        let names: BTreeMap<String, String> = desired
+        self.aggregate = desired.pools.first().map(|p| p.aggregate.name.clone());
+        self.intended_master = desired
             .pools
-            .iter()
-            .flat_map(|p| p.members.iter())
-            .filter_map(|h| h.xapi_uuid.clone().map(|u| (u, h.host_name.clone())))
-            .collect();
-        let obs = observe(&session, &self.identity, &names).await?;
-        if self.journal.state().joined_at.is_some() && obs.my_host().record.enabled {
-            self.journal.update(|s| s.joined_at = None)?;
-        }
-        self.answer_plan_requests(&session, &desired, &obs).await?;
-        self.track_operation(&desired, &obs)?;
-
-        let intent = intent_of(&desired);
+            .first()
+            .and_then(|p| p.aggregate.metadata.get("master_compute").cloned());
+        self.operation = maintenance_operation(&desired).map(|o| o.id);
         self.pool_state = desired
             .pools
             .first()
@@ -282,14 +339,45 @@ impl Agent {
             .first()
             .and_then(|p| p.aggregate.status.as_ref())
             .and_then(|s| s.error.as_ref())
-            .map(|e| {
-                !e["hosts"]
-                    .as_array()
-                    .is_some_and(|h| h.iter().any(|x| x == self.config.host.as_str()))
-            });
+            .map(|e| reporter(e) != Some(self.config.host.as_str()));
+        let session = self.session().await?;
+        let names: BTreeMap<String, String> = desired
+            .pools
+            .iter()
+            .flat_map(|p| p.members.iter())
+            .filter_map(|h| h.xapi_uuid.clone().map(|u| (u, h.host_name.clone())))
+            .collect();
+        let obs = observe(&session, &self.identity, &names).await?;
+        self.names = obs.ref_names();
+        self.xapi_pool_name = obs.pool.1.name_label.clone();
+        let uuid = &obs.my_host().record.uuid;
+        if desired.host.xapi_uuid.as_ref() != Some(uuid) {
+            self.control
+                .register(self.config.xapi_url.as_str(), Some(uuid))
+                .await?;
+        }
+        if self.journal.state().joined_at.is_some() && obs.my_host().record.enabled {
+            self.journal.update(|s| s.joined_at = None)?;
+        }
+        self.answer_plan_requests(&session, &desired, &obs).await?;
+        self.track_operation(&desired, &obs)?;
+
+        let intent = intent_of(&desired);
+        self.release_stale_lease(&obs).await;
         let named =
             self.journal.state().named_pool.as_deref() == Some(obs.pool.1.name_label.as_str());
-        let fact = obs.fact(self.journal.state().joined_at.is_some(), named);
+        if let Some(pool) = intent.pools.first() {
+            if self.journal.state().pool_aggregate.as_ref() != Some(&pool.aggregate) {
+                let name = pool.aggregate.clone();
+                self.journal.update(|s| s.pool_aggregate = Some(name))?;
+            }
+        }
+        let state = self.journal.state();
+        let fact = obs.fact(
+            state.joined_at.is_some(),
+            named,
+            state.pool_aggregate.is_some(),
+        );
         let cooldown = self.config.handover_cooldown.as_secs();
         let handover_allowed = self
             .journal
@@ -302,23 +390,30 @@ impl Agent {
         if step == Step::Converged {
             self.converged = true;
             self.journal.finish()?;
-            self.report_converged(&desired, &obs, aggregate.as_deref())
+            let settled = self
+                .report_converged(&desired, &obs, aggregate.as_deref())
                 .await?;
             self.finish_operation(&desired, intent.maintenance, None)
                 .await?;
+            if !settled {
+                // A member is still syncing: that shows in XAPI, not in the control plane.
+                return Ok(Next::Retry(self.retry.next()));
+            }
+            self.retry.reset();
             return Ok(Next::Watch);
         }
         if let Step::Wait { reason } = &step {
             self.report_step(aggregate.as_deref(), "waiting", Some(reason), None)
                 .await?;
-            return Ok(Next::Watch);
+            // What is awaited (another agent's step) may show only in XAPI.
+            return Ok(Next::Retry(self.retry.next()));
         }
         if let Step::Blocked(problem) = &step {
             warn!(code = %problem.code, "{problem}");
             self.report_step(aggregate.as_deref(), "error", None, Some(problem))
                 .await?;
             self.fail_operation(&desired, problem).await?;
-            return Ok(Next::Watch);
+            return Ok(Next::Retry(self.retry.next()));
         }
 
         let lease = lease_name(&step, aggregate.as_deref(), &obs);
@@ -339,13 +434,17 @@ impl Agent {
             }
         }
         self.journal.begin(&step)?;
-        self.report_step(
-            aggregate.as_deref(),
-            "changing",
-            Some(step_name(&step)),
-            None,
-        )
-        .await?;
+        // A retry after this host's own error keeps the error showing until a step succeeds.
+        let own_error = self.foreign_error == Some(false);
+        if !own_error {
+            self.report_step(
+                aggregate.as_deref(),
+                "changing",
+                Some(step_name(&step)),
+                None,
+            )
+            .await?;
+        }
         self.start_operation(&desired, &step).await?;
         let _ = self
             .control
@@ -364,11 +463,26 @@ impl Agent {
         };
         metrics::counter!("xenpool_agent_steps_total", "step" => step_name(&step), "outcome" => label).increment(1);
         if let Some(name) = &lease {
-            let _ = self.control.release_lease(name).await;
+            if let Err(e) = self.control.release_lease(name).await {
+                warn!(lease = %name, error = %e, "cannot release the lease; retrying next pass");
+                self.stale_lease = StaleLease::Named(name.clone());
+            }
         }
         match outcome {
             Ok(next) => {
                 self.journal.finish()?;
+                self.retry.reset();
+                if let (true, Some(aggregate)) = (own_error, aggregate.as_deref()) {
+                    let state = Some(("changing".to_owned(), Some(step_name(&step).to_owned())));
+                    self.report(
+                        aggregate,
+                        Some("changing"),
+                        BTreeMap::new(),
+                        state,
+                        Some(None),
+                    )
+                    .await?;
+                }
                 Ok(next)
             }
             Err(StepFailure::Problem(problem)) => {
@@ -376,9 +490,27 @@ impl Agent {
                 self.report_step(aggregate.as_deref(), "error", None, Some(&problem))
                     .await?;
                 self.fail_operation(&desired, &problem).await?;
-                Ok(Next::After(RESYNC))
+                Ok(Next::Retry(self.retry.next()))
             }
             Err(StepFailure::Other(e)) => Err(e),
+        }
+    }
+
+    /// Releases a lease this host may hold from an interrupted step; one held by another host
+    /// or already gone is left alone.
+    async fn release_stale_lease(&mut self, obs: &Observation) {
+        let name = match &self.stale_lease {
+            StaleLease::None => return,
+            StaleLease::ThisPool => pool_lease(self.aggregate.as_deref(), obs),
+            StaleLease::Named(name) => name.clone(),
+        };
+        match self.control.release_lease(&name).await {
+            Ok(()) | Err(ControlError::Refused { status: 409, .. }) => {
+                self.stale_lease = StaleLease::None
+            }
+            Err(e) => {
+                warn!(lease = %name, error = %e, "cannot release the lease; retrying next pass")
+            }
         }
     }
 
@@ -422,8 +554,18 @@ impl Agent {
                 } else {
                     session.pool_join(address, &self.credentials).await
                 };
-                call.map_err(xapi)?;
-                info!(master = %master, "pool.join returned; this host's XAPI restarts as a member");
+                match call {
+                    Ok(()) => {
+                        info!(master = %master, "pool.join returned; this host's XAPI restarts as a member")
+                    }
+                    // The reply may be lost after the join took effect (XAPI restarts as a
+                    // member): the next pass re-reads which pool this host is in, and a join
+                    // that did happen is awaited like one that answered.
+                    Err(e) if e.code().is_none() => {
+                        warn!(master = %master, error = %e, "pool.join reply lost; re-reading")
+                    }
+                    Err(e) => return Err(xapi(e)),
+                }
                 self.journal.update(|s| s.joined_at = Some(now_epoch()))?;
                 self.session = None;
                 Ok(Next::After(Duration::from_millis(500)))
@@ -431,10 +573,15 @@ impl Agent {
             Step::AwaitSync => {
                 let since = self.journal.state().joined_at.unwrap_or_else(now_epoch);
                 if now_epoch().saturating_sub(since) > self.config.join_timeout.as_secs() {
+                    let master = obs.master_name();
+                    let detail = format!(
+                        "{master} has not listed it enabled within {} s",
+                        self.config.join_timeout.as_secs()
+                    );
                     return Err(StepFailure::Problem(half_joined(
                         &self.config.host,
-                        &obs.master_name(),
-                        self.config.join_timeout,
+                        &master,
+                        &detail,
                     )));
                 }
                 Ok(Next::After(Duration::from_millis(500)))
@@ -479,6 +626,7 @@ impl Agent {
                 self.journal.update(|s| {
                     s.named_pool = None;
                     s.joined_at = None;
+                    s.pool_aggregate = None;
                 })?;
                 self.session = None;
                 Ok(Next::After(Duration::from_millis(500)))
@@ -567,13 +715,21 @@ impl Agent {
         self.op_vms.extend(outcomes.iter().cloned());
         let failed: Vec<&VmOutcome> = outcomes.iter().filter(|o| o.result == "failed").collect();
         if let Some(first) = failed.first() {
+            if failed
+                .iter()
+                .any(|o| o.failure.as_ref().is_some_and(|f| f.transient))
+            {
+                // The session may have died with XAPI (a restart): log in afresh next pass.
+                self.session = None;
+            }
+            let (code, params) = first
+                .failure
+                .as_ref()
+                .map(|f| (f.code.clone(), f.params.clone()))
+                .unwrap_or_else(|| ("MIGRATION_FAILED".into(), vec![]));
+            let fix = fix_for(&ErrorCode::from_wire(&code)).into();
             return Err(StepFailure::Problem(Problem {
-                code: first
-                    .error
-                    .as_deref()
-                    .and_then(|e| e.split_whitespace().next())
-                    .unwrap_or("MIGRATION_FAILED")
-                    .into(),
+                code,
                 message: format!(
                     "{} of {} VMs could not leave {}: {}",
                     failed.len(),
@@ -585,9 +741,8 @@ impl Agent {
                         .collect::<Vec<_>>()
                         .join("; ")
                 ),
-                fix: "clear the cause XAPI names; the evacuation is retried on the next pass"
-                    .into(),
-                params: vec![],
+                fix,
+                params,
                 vms: failed.iter().map(|o| o.name.clone()).collect(),
                 hosts: vec![self.config.host.clone()],
             }));
@@ -757,12 +912,17 @@ impl Agent {
         problem: Option<&Problem>,
     ) -> Result<(), AgentError> {
         let Some(aggregate) = aggregate else {
+            // A host leaving its pool is in no pool aggregate to report to: its problems are
+            // logged as events, once each.
+            if let Some(problem) = problem {
+                self.problem_event(problem).await?;
+            }
             return Ok(());
         };
         let pool_state = match state {
             "error" => Some("error"),
             // Another member's error stays visible until that member or the master clears it.
-            "changing" if self.foreign_error != Some(true) => Some("changing"),
+            "changing" if self.foreign_error.is_none() => Some("changing"),
             _ => None,
         };
         let error = problem.map(|p| Some(problem_json(p, &self.config.host)));
@@ -776,26 +936,104 @@ impl Agent {
         .await
     }
 
+    /// Logs `problem` as an `agent.error` event (named after the XAPI pool being left), unless
+    /// the same problem was the last one logged.
+    async fn problem_event(&mut self, problem: &Problem) -> Result<(), AgentError> {
+        let body = problem_json(problem, &self.config.host);
+        if self.last_reports.get("event/") == Some(&body) {
+            return Ok(());
+        }
+        let pool = (!self.xapi_pool_name.is_empty()).then_some(self.xapi_pool_name.as_str());
+        self.control
+            .event(
+                "agent.error",
+                pool,
+                &format!("{}: {problem}", self.config.host),
+                body.clone(),
+            )
+            .await?;
+        self.last_reports.insert("event/".into(), body);
+        Ok(())
+    }
+
+    /// Reports a pass that failed before or during a step (XAPI unreachable or refusing this
+    /// agent's login, the journal unusable) as this host's error in its pool aggregate, and
+    /// fails its maintenance operation. A control plane that cannot be reached cannot be told.
+    async fn report_failure(&mut self, e: &AgentError) -> Result<(), AgentError> {
+        let Some(mut problem) = failure_problem(e, &self.config, &self.names) else {
+            return Ok(());
+        };
+        let unreachable =
+            matches!(e, AgentError::Xapi(x) if x.is_transient() || x.code().is_none());
+        if let (Some(_), true, Some(master)) = (
+            self.journal.state().joined_at,
+            unreachable,
+            self.intended_master.as_deref(),
+        ) {
+            // pool.join returned and the toolstack never came back (xcp-ng/xcp#142).
+            let detail = format!("its XAPI has not answered since ({})", problem.message);
+            problem = half_joined(&self.config.host, master, &detail);
+        }
+        self.report_problem(&problem).await
+    }
+
+    /// Reports a failed pass's `problem` as this host's error (or, outside any pool
+    /// aggregate, as an event) and fails its maintenance operation.
+    async fn report_problem(&mut self, problem: &Problem) -> Result<(), AgentError> {
+        let step = self
+            .journal
+            .state()
+            .current
+            .as_ref()
+            .map_or("connect", |c| step_name(&c.step));
+        match self.aggregate.clone() {
+            Some(aggregate) => {
+                let error = problem_json(problem, &self.config.host);
+                self.report(
+                    &aggregate,
+                    Some("error"),
+                    BTreeMap::new(),
+                    Some(("error".into(), Some(step.into()))),
+                    Some(Some(error)),
+                )
+                .await?
+            }
+            None => self.problem_event(problem).await?,
+        }
+        if let Some(id) = self.operation.take() {
+            let update = OperationUpdate {
+                state: Some("failed".into()),
+                vms: Some(vm_results(&self.op_vms)),
+                error: Some(Some(problem_json(problem, &self.config.host))),
+                ..operation_update()
+            };
+            self.control.update_operation(id, &update).await?;
+            self.op_vms.clear();
+        }
+        Ok(())
+    }
+
+    /// Reports this host's converged view; returns whether the pool is settled (false while
+    /// this host is master and a member is not in and enabled yet).
     async fn report_converged(
         &mut self,
         desired: &Desired,
         obs: &Observation,
         aggregate: Option<&str>,
-    ) -> Result<(), AgentError> {
+    ) -> Result<bool, AgentError> {
         let Some(aggregate) = aggregate else {
-            return Ok(());
+            return Ok(true);
         };
         let Some(pool) = desired.pools.iter().find(|p| p.aggregate.name == aggregate) else {
-            return Ok(());
+            return Ok(true);
         };
+        let mut settled = true;
         let me = self.config.host.clone();
         let mut metadata = BTreeMap::from([(me.clone(), Some(obs.my_host().record.uuid.clone()))]);
         let pool_error = pool.aggregate.status.as_ref().and_then(|s| s.error.clone());
-        let my_error = pool_error.as_ref().is_some_and(|e| {
-            e["hosts"]
-                .as_array()
-                .is_some_and(|h| h.iter().any(|x| x == me.as_str()))
-        });
+        let my_error = pool_error
+            .as_ref()
+            .is_some_and(|e| reporter(e) == Some(me.as_str()));
         // Only the master speaks for the pool: active once every member is in and enabled.
         let (state, clear_error) = if obs.master_name() == me {
             metadata.insert("master_compute".into(), Some(me.clone()));
@@ -807,14 +1045,22 @@ impl Agent {
             {
                 metadata.insert(host.name.clone(), Some(host.record.uuid.clone()));
             }
-            let all_in = pool
-                .aggregate
-                .hosts
-                .iter()
-                .all(|h| obs.host(h).is_some_and(|o| o.record.enabled || h == &me));
+            let all_in = pool.aggregate.hosts.iter().all(|h| {
+                obs.host(h)
+                    .is_some_and(|o| o.record.enabled || h == &me || in_maintenance(o))
+            });
+            // Another member's error is that member's to clear (its next success does), unless
+            // it has left the aggregate and cannot.
+            let reporter_left = pool_error
+                .as_ref()
+                .and_then(reporter)
+                .is_some_and(|h| !pool.aggregate.hosts.iter().any(|m| m == h));
+            settled = all_in;
+            // Only an error read at the start of this pass is cleared: one reported since
+            // is not overwritten unseen.
             match (all_in, self.foreign_error) {
-                (true, _) => (Some("active"), true),
-                (false, Some(true)) => (None, false),
+                (_, Some(true)) if !reporter_left => (None, false),
+                (true, _) => (Some("active"), my_error || reporter_left),
                 (false, _) => (Some("changing"), my_error),
             }
         } else {
@@ -827,7 +1073,8 @@ impl Agent {
             Some(("active".into(), None)),
             clear_error.then_some(None),
         )
-        .await
+        .await?;
+        Ok(settled)
     }
 
     /// A reporter of this run's per-VM outcomes on the host's running maintenance operation.
@@ -973,8 +1220,12 @@ enum StepFailure {
 }
 
 impl StepFailure {
-    fn xapi(names: &super::observe::RefNames, e: XenApiError, step: &Step) -> StepFailure {
+    /// XAPI's refusal of `step` as a problem to report; a transient failure (dead session,
+    /// XAPI restarting, connection lost) instead fails the pass, which is retried with backoff
+    /// and reported only if it persists.
+    fn xapi(names: &RefNames, e: XenApiError, step: &Step) -> StepFailure {
         match e.code() {
+            Some(_) if e.is_transient() => StepFailure::Other(AgentError::Xapi(e)),
             Some(code) => StepFailure::Problem(Problem {
                 code: code.to_string(),
                 message: format!("{} failed: {}", step_name(step), names.describe(&e)),
@@ -1020,17 +1271,23 @@ fn fix_for(code: &ErrorCode) -> &'static str {
         ErrorCode::SESSION_AUTHENTICATION_FAILED => "give every member the same XAPI credentials as the master",
         ErrorCode::HOST_OFFLINE | ErrorCode::CANNOT_CONTACT_HOST => "bring the host back online; the step is retried",
         ErrorCode::OPERATION_NOT_ALLOWED => "clear the condition XAPI names; the step is retried",
+        ErrorCode::POOL_JOINING_HOST_MUST_HAVE_SAME_DB_SCHEMA
+        | ErrorCode::POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION
+        | ErrorCode::HOSTS_NOT_COMPATIBLE => "update the joining host and the master to the same XenServer release first",
+        ErrorCode::NOT_SUPPORTED_DURING_UPGRADE => "finish the pool's rolling upgrade first; the step is retried",
+        ErrorCode::VM_REQUIRES_SR => "move the VM's disks to storage the other members share, or shut it down",
+        ErrorCode::VM_INCOMPATIBLE_WITH_THIS_HOST => "give the pool's hosts the same CPU vendor, or shut the VM down",
+        ErrorCode::VM_HAS_PCI_ATTACHED => "detach the VM's passed-through PCI device, or shut the VM down",
+        ErrorCode::OPERATION_BLOCKED => "remove the VM's blocked_operations entry (xe vm-param-clear), or shut it down",
+        ErrorCode::HOST_NOT_ENOUGH_FREE_MEMORY => "free memory on the other members (or add a member); the move is retried",
         _ => "clear the cause XAPI names; the step is retried on the next pass",
     }
 }
 
-fn half_joined(host: &str, master: &str, timeout: Duration) -> Problem {
+fn half_joined(host: &str, master: &str, detail: &str) -> Problem {
     Problem {
         code: "half_joined".into(),
-        message: format!(
-            "{host} joined {master}'s pool but {master} has not listed it enabled within {} s: the host is half-joined",
-            timeout.as_secs()
-        ),
+        message: format!("{host} joined {master}'s pool but {detail}: the host is half-joined"),
         fix: format!(
             "on {host} check that the toolstack finished starting (xe host-list on {master}); restart it with xe-toolstack-restart, \
              or eject it with xenpool pool-eject {host} and add it again"
@@ -1039,6 +1296,68 @@ fn half_joined(host: &str, master: &str, timeout: Duration) -> Problem {
         vms: vec![],
         hosts: vec![host.into(), master.into()],
     }
+}
+
+/// The problem to report for a pass that failed with `e`; `None` for control-plane failures.
+fn failure_problem(e: &AgentError, config: &AgentConfig, names: &RefNames) -> Option<Problem> {
+    let host = config.host.as_str();
+    let (code, params, fix) = match e {
+        AgentError::Control(_) => return None,
+        AgentError::Xapi(x) => match x.code() {
+            Some(ErrorCode::SESSION_AUTHENTICATION_FAILED) => (
+                x.code()?.to_string(),
+                names_of(names, x.params()),
+                format!(
+                    "XAPI on {host} refuses this agent's login: check xapi_username ({}) and the password in \
+                     xapi_password_file of the agent's config, then restart the agent",
+                    config.xapi_username
+                ),
+            ),
+            Some(code) => (
+                code.to_string(),
+                names_of(names, x.params()),
+                fix_for(code).to_owned(),
+            ),
+            None => (
+                "xapi_unreachable".to_owned(),
+                vec![config.xapi_url.to_string()],
+                format!(
+                    "check that XAPI on {host} runs and answers at {} (xapi_url in the agent's config); \
+                     the agent keeps retrying",
+                    config.xapi_url
+                ),
+            ),
+        },
+        AgentError::Journal(_) => (
+            "journal".to_owned(),
+            vec![],
+            format!(
+                "fix or free the agent's state_dir {}",
+                config.state_dir.display()
+            ),
+        ),
+        AgentError::Config(_) => (
+            "config".to_owned(),
+            vec![],
+            "correct the agent's config and restart it".to_owned(),
+        ),
+    };
+    let cause = match e {
+        AgentError::Xapi(x) => names.describe(x),
+        other => other.to_string(),
+    };
+    Some(Problem {
+        code,
+        message: format!("{host}'s agent cannot reconcile: {cause}"),
+        fix,
+        params,
+        vms: vec![],
+        hosts: vec![host.to_owned()],
+    })
+}
+
+fn names_of(names: &RefNames, params: &[String]) -> Vec<String> {
+    params.iter().map(|p| names.name(p)).collect()
 }
 
 fn unplaceable_problem(host: &str, plan: &planner::EvacuationPlan) -> Problem {
@@ -1061,14 +1380,25 @@ fn unplaceable_problem(host: &str, plan: &planner::EvacuationPlan) -> Problem {
     }
 }
 
-/// The wire form of a problem reported by `reporter`, who is always among its hosts (so only
-/// that host's later success clears it).
+/// The wire form of a problem reported by `reporter`, who is always the first of its hosts (so
+/// only that host's later success clears it).
 fn problem_json(p: &Problem, reporter: &str) -> Value {
-    let mut hosts = p.hosts.clone();
-    if !hosts.iter().any(|h| h == reporter) {
-        hosts.insert(0, reporter.to_owned());
-    }
+    let mut hosts = vec![reporter.to_owned()];
+    hosts.extend(p.hosts.iter().filter(|h| *h != reporter).cloned());
     json!({ "code": p.code, "params": p.params, "message": p.message, "fix": p.fix, "vms": p.vms, "hosts": hosts })
+}
+
+/// Whether xenpool disabled `host` for maintenance (a member in maintenance is converged).
+fn in_maintenance(host: &super::observe::ObservedHost) -> bool {
+    host.record
+        .other_config
+        .get(MAINTENANCE_KEY)
+        .is_some_and(|v| v == "true")
+}
+
+/// The host that reported a pool error (the first of its hosts).
+fn reporter(error: &Value) -> Option<&str> {
+    error["hosts"][0].as_str()
 }
 
 fn operation_update() -> OperationUpdate {
@@ -1121,10 +1451,15 @@ fn lease_name(step: &Step, aggregate: Option<&str>, obs: &Observation) -> Option
                 for_departure: Some(_)
             }
     );
-    pool_changing.then(|| match aggregate {
+    pool_changing.then(|| pool_lease(aggregate, obs))
+}
+
+/// The lease of pool-changing steps: per pool aggregate, or per XAPI pool outside any.
+fn pool_lease(aggregate: Option<&str>, obs: &Observation) -> String {
+    match aggregate {
         Some(a) => format!("pool-{a}"),
         None => format!("xapi-pool-{}", obs.pool.1.uuid),
-    })
+    }
 }
 
 /// The planner's intent from the control plane's desired state.
@@ -1219,5 +1554,46 @@ impl Backoff {
 
     fn reset(&mut self) {
         self.attempt = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(hosts: &[&str]) -> Problem {
+        Problem {
+            code: "half_joined".into(),
+            message: "m".into(),
+            fix: "f".into(),
+            params: vec![],
+            vms: vec![],
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_reporter_is_the_first_host_of_a_reported_problem_and_listed_once() {
+        let json = problem_json(&problem(&["xs1", "xs2"]), "xs2");
+        assert_eq!(json["hosts"], json!(["xs2", "xs1"]));
+        assert_eq!(reporter(&json), Some("xs2"));
+        let json = problem_json(&problem(&[]), "xs3");
+        assert_eq!(json["hosts"], json!(["xs3"]));
+        assert_eq!(reporter(&json!({})), None);
+    }
+
+    #[test]
+    fn a_404_or_409_from_the_control_plane_is_re_read_at_once() {
+        let refused = |status| {
+            AgentError::Control(ControlError::Refused {
+                route: "POST v1/agents/xs1/report".into(),
+                status,
+                code: String::new(),
+                message: String::new(),
+            })
+        };
+        assert!(refused(404).is_transient());
+        assert!(refused(409).is_transient());
+        assert!(!refused(403).is_transient());
     }
 }

@@ -69,6 +69,10 @@ pub struct Fact {
     /// Whether the pool's current name is one xenpool gave it (from the agent's journal), so
     /// the last member leaving the aggregate clears it and an operator's own name is kept.
     pub named_by_xenpool: bool,
+    /// Whether this host has been in a pool aggregate (from the agent's journal). A host that
+    /// never was keeps the XAPI pool it is in: agents installed on an existing pool before its
+    /// aggregate exists must not take it apart.
+    pub managed: bool,
 }
 
 impl Fact {
@@ -220,8 +224,10 @@ pub fn next_step(intent: &Intent, fact: &Fact, handover_allowed: bool) -> Step {
                 };
             }
             maintenance_step(intent, fact, handover_allowed)
-        } else {
+        } else if fact.managed {
             leave(fact, Departure::Removed, handover_allowed)
+        } else {
+            maintenance_step(intent, fact, handover_allowed)
         };
     };
     let is_member = |name: &str| pool.members.iter().any(|m| m.name == name);
@@ -482,6 +488,7 @@ mod tests {
             maintenance_marker: false,
             awaiting_sync: false,
             named_by_xenpool: false,
+            managed: true,
         }
     }
 
@@ -714,6 +721,22 @@ mod tests {
         );
         f.pool_name.clear();
         assert_eq!(next_step(&i, &f, true), Step::Converged);
+    }
+
+    #[test]
+    fn a_pool_member_never_in_a_pool_aggregate_keeps_its_pool() {
+        let mut f = fact("h2", "legacy", "h1", &["h1", "h2"]);
+        f.managed = false;
+        assert_eq!(next_step(&intent("h2", vec![]), &f, true), Step::Converged);
+        let mut f = fact("h1", "legacy", "h1", &["h1", "h2"]);
+        f.managed = false;
+        assert_eq!(next_step(&intent("h1", vec![]), &f, true), Step::Converged);
+        f.managed = true;
+        assert_eq!(
+            next_step(&intent("h1", vec![]), &f, true),
+            Step::HandOver { to: "h2".into() },
+            "a member xenpool managed leaves when removed"
+        );
     }
 
     #[test]

@@ -45,6 +45,7 @@ impl Stack {
         options.listen = "127.0.0.1:0".into();
         options.handover_cooldown = Duration::from_secs(1);
         options.join_timeout = Duration::from_secs(20);
+        options.xapi_outage_grace = Duration::from_secs(1);
         if db == Db::Postgres {
             options.database = Some(super::pg::fresh_database().await);
         }
