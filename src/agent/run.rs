@@ -29,6 +29,12 @@ pub const JOIN_FORCE_KEY: &str = "xenpool_join_force";
 /// How long a resync waits on the change feed when nothing changes.
 const RESYNC: Duration = Duration::from_secs(30);
 
+/// Re-reads after a pool-changing call start this soon and back off to `SETTLE_MAX`: a mock or
+/// a small pool settles in milliseconds, a real toolstack restart takes seconds.
+const SETTLE_MIN: Duration = Duration::from_millis(10);
+/// The longest wait between re-reads while a pool change settles.
+const SETTLE_MAX: Duration = Duration::from_millis(500);
+
 /// Everything that can stop a pass.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -65,6 +71,14 @@ enum Next {
     After(Duration),
     /// Wait for a change (or the resync interval).
     Watch,
+    /// Re-read soon: a pool-changing call is settling (see [`settle_delay`]).
+    Settle,
+}
+
+/// The wait before the next re-read, `elapsed` after the pool-changing call: half the time
+/// waited so far, within `SETTLE_MIN`..`SETTLE_MAX`.
+fn settle_delay(elapsed: Duration) -> Duration {
+    (elapsed / 2).clamp(SETTLE_MIN, SETTLE_MAX)
 }
 
 /// One host's agent.
@@ -87,6 +101,8 @@ pub struct Agent {
     converged: bool,
     /// When the first pass that found work started, until a pass finds none.
     unconverged_since: Option<std::time::Instant>,
+    /// When the pool-changing call now settling returned.
+    settling_since: Option<std::time::Instant>,
 }
 
 impl Agent {
@@ -116,6 +132,7 @@ impl Agent {
             pool_state: None,
             converged: false,
             unconverged_since: None,
+            settling_since: None,
             config,
         })
     }
@@ -186,10 +203,23 @@ impl Agent {
                 },
             };
             notify_watchdog();
+            let settle = match next {
+                Next::Settle => {
+                    let since = *self
+                        .settling_since
+                        .get_or_insert_with(std::time::Instant::now);
+                    settle_delay(since.elapsed())
+                }
+                _ => {
+                    self.settling_since = None;
+                    Duration::ZERO
+                }
+            };
             let wait = async {
                 match next {
                     Next::Now => {}
                     Next::After(d) => tokio::time::sleep(d).await,
+                    Next::Settle => tokio::time::sleep(settle).await,
                     Next::Watch => {
                         if self.control.watch(self.revision, RESYNC).await.is_err() {
                             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -424,7 +454,8 @@ impl Agent {
                 info!(master = %master, "pool.join returned; this host's XAPI restarts as a member");
                 self.journal.update(|s| s.joined_at = Some(now_epoch()))?;
                 self.session = None;
-                Ok(Next::After(Duration::from_millis(500)))
+                self.settling_since = Some(std::time::Instant::now());
+                Ok(Next::Settle)
             }
             Step::AwaitSync => {
                 let since = self.journal.state().joined_at.unwrap_or_else(now_epoch);
@@ -435,7 +466,7 @@ impl Agent {
                         self.config.join_timeout,
                     )));
                 }
-                Ok(Next::After(Duration::from_millis(500)))
+                Ok(Next::Settle)
             }
             Step::HandOver { to } => {
                 let target = obs.host(to).map(|h| h.reference.clone()).ok_or_else(|| {
@@ -462,7 +493,8 @@ impl Agent {
                             .await?;
                     }
                 }
-                Ok(Next::After(Duration::from_millis(500)))
+                self.settling_since = Some(std::time::Instant::now());
+                Ok(Next::Settle)
             }
             Step::Evacuate { for_departure } => {
                 self.evacuate(session, desired, obs, for_departure.is_none())
@@ -479,7 +511,8 @@ impl Agent {
                     s.joined_at = None;
                 })?;
                 self.session = None;
-                Ok(Next::After(Duration::from_millis(500)))
+                self.settling_since = Some(std::time::Instant::now());
+                Ok(Next::Settle)
             }
             Step::Disable => {
                 // Refuse before any side effect if the VMs could not all leave afterwards.
@@ -528,7 +561,7 @@ impl Agent {
             .my_running_vms()
             .any(|(_, v)| !v.current_operations.is_empty())
         {
-            return Ok(Next::After(Duration::from_millis(500)));
+            return Ok(Next::Settle);
         }
         let plan = self.plan(session, desired, obs).await?;
         if !plan.is_complete() {

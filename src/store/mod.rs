@@ -13,6 +13,7 @@
 //! Knows nothing of HTTP: the API layers turn [`StoreError`]s into their wire errors.
 
 mod aggregates;
+mod changes;
 mod error;
 mod events;
 mod hosts;
@@ -33,6 +34,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use tokio::sync::{watch, Mutex, MutexGuard};
 
 pub use aggregates::ZoneRules;
+pub use changes::WatchScope;
 pub use error::StoreError;
 pub use hosts::HostPatch;
 pub use model::*;
@@ -79,6 +81,7 @@ struct Inner {
     backend: Backend,
     writer: Mutex<()>,
     revision: watch::Sender<i64>,
+    changes: changes::ChangeLog,
     snapshot: snapshot::SnapshotCache,
 }
 
@@ -148,6 +151,7 @@ impl Store {
                 backend,
                 writer: Mutex::new(()),
                 revision,
+                changes: changes::ChangeLog::default(),
                 snapshot: snapshot::SnapshotCache::default(),
             }),
         })
@@ -190,6 +194,12 @@ impl Store {
     /// The latest revision this replica knows of (from its own commits and polling).
     pub fn known_revision(&self) -> i64 {
         *self.inner.revision.borrow()
+    }
+
+    /// Whether a revision in `(since, upto]` can alter the desired state of `scope` (see
+    /// [`WatchScope`]); revisions this replica did not commit itself count as changes.
+    pub fn touches(&self, since: i64, upto: i64, scope: &WatchScope) -> bool {
+        self.inner.changes.touches(since, upto, scope)
     }
 
     /// Subscribes to revision changes seen by this replica.
@@ -267,6 +277,7 @@ impl Store {
             now: now_micros(),
             actor,
             store: self,
+            touched: bump.then(Vec::new),
         })
     }
 }
@@ -279,6 +290,8 @@ pub(crate) struct WriteTx<'a> {
     pub(crate) now: Micros,
     pub(crate) actor: &'a str,
     store: &'a Store,
+    /// What this transaction's events name, for the change log (`None`: no revision bump).
+    touched: Option<Vec<changes::Touch>>,
 }
 
 impl WriteTx<'_> {
@@ -299,6 +312,13 @@ impl WriteTx<'_> {
         revision: Option<i64>,
     ) -> Result<i64> {
         let details = serde_json::to_string(&ev.details).map_err(StoreError::json)?;
+        if let (Some(touched), Some(_)) = (&mut self.touched, revision) {
+            touched.push(changes::Touch {
+                kind: ev.kind.to_owned(),
+                aggregate: ev.aggregate.map(str::to_owned),
+                host: ev.host.map(str::to_owned),
+            });
+        }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO events (at, revision, actor, kind, aggregate, host, message, details) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -323,10 +343,14 @@ impl WriteTx<'_> {
             _guard,
             revision,
             store,
+            touched,
             ..
         } = self;
         tx.commit().await?;
         drop(_guard);
+        if let Some(touched) = touched {
+            store.inner.changes.record(revision, touched);
+        }
         store.publish(revision);
         Ok(())
     }
