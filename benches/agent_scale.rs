@@ -9,15 +9,18 @@
 //!    listing it an enabled member of the pool. Floor: the same `add_host` call's own round
 //!    trip. Target: p50 < 50 ms.
 //! 2. **evacuation**: a pool of 10 hosts, one running 50 VMs of 1 GiB, with every mock delay 0
-//!    except live migration (`MIGRATE_PER_GIB` per GiB). Maintenance enable → operation
-//!    `succeeded`, against the lower bound = total VM memory ÷ the concurrent migration
-//!    bandwidth (min(per-host, per-pool concurrency) × 1 GiB / `MIGRATE_PER_GIB`). Target: ≤ 1.1×.
+//!    except live migration: the mock's default per-GiB time at time scale `EVAC_TIME_SCALE`.
+//!    Maintenance enable → operation `succeeded`, against the lower bound = total VM memory ÷
+//!    the concurrent migration bandwidth (min(per-host, per-pool concurrency) × 1 GiB / the
+//!    scaled per-GiB time). Target: ≤ 1.1×. Also printed: the floor of whole waves
+//!    (⌈VMs ÷ concurrency⌉ × one VM's migration time), which no scheduler can beat.
 //! 3. **idle agent**: `AGENT_PROCESSES` real `xenpool agent` processes (the release binary, as
 //!    systemd runs it) form a pool, settle for `SETTLE`, then VmRSS and utime+stime are read
 //!    from /proc over `IDLE_WINDOW`. Targets: < 15 MB RSS, ~0 % CPU (< 0.5 %).
 //!
 //! Every wait is bounded (`STEP_DEADLINE`); a missed deadline is reported as a failure.
-//! `XENPOOL_BENCH_PART=add_host|evacuation|idle` runs one part only.
+//! `XENPOOL_BENCH_PART=add_host|evacuation|idle` runs one part only; `RUST_LOG` logs to
+//! stderr with span timings (for profiling).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,7 +39,8 @@ const POOLS: usize = 10;
 const EVAC_HOSTS: usize = 10;
 const EVAC_VMS: usize = 50;
 const VM_MIB: u64 = 1024;
-const MIGRATE_PER_GIB: Duration = Duration::from_millis(200);
+/// Time scale of the evacuation's mock: its default 2 s per GiB becomes 0.5 s.
+const EVAC_TIME_SCALE: f64 = 0.25;
 const AGENT_PROCESSES: usize = 3;
 const SETTLE: Duration = Duration::from_secs(3);
 const IDLE_WINDOW: Duration = Duration::from_secs(10);
@@ -304,13 +308,14 @@ fn evacuation_farm() -> FarmOptions {
     }
     FarmOptions {
         scenario: Some(Scenario::from_toml(&toml).expect("scenario parses")),
-        time_scale: 1.0,
+        vms_per_host: 0,
+        time_scale: EVAC_TIME_SCALE,
         timings: Timings {
             fuse: Duration::ZERO,
             xapi_restart: Duration::ZERO,
             member_sync: Duration::ZERO,
             reboot: Duration::ZERO,
-            migrate_per_gib: MIGRATE_PER_GIB,
+            migrate_per_gib: Timings::default().migrate_per_gib,
             designate: Duration::ZERO,
             login_failure_delay: Duration::ZERO,
             vm_power_op: Duration::ZERO,
@@ -411,21 +416,31 @@ async fn bench_evacuation(verdict: &mut Verdict) {
     let invariants = demo.farm.invariants();
     demo.shutdown().await;
 
-    let bandwidth_gib_s =
-        concurrency.per_host.min(concurrency.per_pool) as f64 / MIGRATE_PER_GIB.as_secs_f64();
-    let total_gib = (EVAC_VMS as u64 * VM_MIB) as f64 / 1024.0;
+    let per_gib = Timings::default()
+        .migrate_per_gib
+        .mul_f64(EVAC_TIME_SCALE)
+        .as_secs_f64();
+    let streams = concurrency.per_host.min(concurrency.per_pool);
+    let bandwidth_gib_s = streams as f64 / per_gib;
+    let vm_gib = VM_MIB as f64 / 1024.0;
+    let total_gib = EVAC_VMS as f64 * vm_gib;
     let bound = total_gib / bandwidth_gib_s;
+    let waves = EVAC_VMS.div_ceil(streams) as f64 * vm_gib * per_gib;
     let ratio = elapsed.as_secs_f64() / bound;
     let outcome = finished
         .as_ref()
         .and_then(|o| o["state"].as_str())
         .unwrap_or("not finished")
         .to_owned();
-    println!("\n== evacuation: {EVAC_VMS} VMs × {VM_MIB} MiB off xs2 in a pool of {EVAC_HOSTS}, migration {} ms/GiB, other mock delays 0 ==", MIGRATE_PER_GIB.as_millis());
+    println!("\n== evacuation: {EVAC_VMS} VMs × {VM_MIB} MiB off xs2 in a pool of {EVAC_HOSTS}, migration {per_gib:.2} s/GiB (mock default × {EVAC_TIME_SCALE}), other mock delays 0 ==");
     println!(
         "lower bound: {total_gib:.0} GiB ÷ ({} concurrent × 1 GiB / {:.1} s = {bandwidth_gib_s:.1} GiB/s) = {bound:.3} s",
-        concurrency.per_host.min(concurrency.per_pool),
-        MIGRATE_PER_GIB.as_secs_f64()
+        streams, per_gib
+    );
+    println!(
+        "floor of whole waves: ⌈{EVAC_VMS} ÷ {streams}⌉ × {:.2} s = {waves:.3} s = {:.3}× the bound",
+        vm_gib * per_gib,
+        waves / bound
     );
     println!(
         "maintenance enable → operation {outcome}: {:.3} s = {ratio:.3}× the bound ({} VMs left on xs2; invariants {})",
@@ -628,6 +643,14 @@ async fn bench_idle(verdict: &mut Verdict) {
 
 fn main() {
     let part = std::env::var("XENPOOL_BENCH_PART").ok();
+    // For profiling: `RUST_LOG=…` logs to stderr, with each span's busy and idle time at close.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

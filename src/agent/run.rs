@@ -103,6 +103,44 @@ pub struct Agent {
     unconverged_since: Option<std::time::Instant>,
     /// When the pool-changing call now settling returned.
     settling_since: Option<std::time::Instant>,
+    /// Set after a converged pass of a member that is not its pool's master: what of the
+    /// desired state that pass acted on. A change leaving it equal (another member's status
+    /// report) needs no XAPI read; the resync clears it.
+    quiet: Option<QuietKey>,
+}
+
+/// What a converged non-master member's pass depends on in the desired state: the intent,
+/// the open operations, and whether the pool's error names this host. Other members' status
+/// reports (pool state, their steps, their uuids) do not change it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct QuietKey {
+    intent: Intent,
+    operations: Vec<(i64, String)>,
+    my_error: bool,
+}
+
+impl QuietKey {
+    fn of(desired: &Desired, host: &str) -> QuietKey {
+        QuietKey {
+            intent: intent_of(desired),
+            operations: desired
+                .operations
+                .iter()
+                .map(|o| (o.id, o.state.clone()))
+                .collect(),
+            my_error: desired.pools.iter().any(|p| {
+                p.aggregate
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.error.as_ref())
+                    .is_some_and(|e| {
+                        e["hosts"]
+                            .as_array()
+                            .is_some_and(|h| h.iter().any(|x| x == host))
+                    })
+            }),
+        }
+    }
 }
 
 impl Agent {
@@ -133,6 +171,7 @@ impl Agent {
             converged: false,
             unconverged_since: None,
             settling_since: None,
+            quiet: None,
             config,
         })
     }
@@ -220,11 +259,12 @@ impl Agent {
                     Next::Now => {}
                     Next::After(d) => tokio::time::sleep(d).await,
                     Next::Settle => tokio::time::sleep(settle).await,
-                    Next::Watch => {
-                        if self.control.watch(self.revision, RESYNC).await.is_err() {
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
+                    Next::Watch => match self.control.watch(self.revision, RESYNC).await {
+                        // The resync: the next pass reads XAPI whatever the desired state.
+                        Ok(w) if !w.changed => self.quiet = None,
+                        Ok(_) => {}
+                        Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                    },
                 }
             };
             tokio::select! {
@@ -284,9 +324,14 @@ impl Agent {
 
     /// One reconcile pass.
     async fn pass(&mut self) -> Result<Next, AgentError> {
-        self.converged = false;
         let desired = self.control.desired().await?;
         self.revision = desired.revision;
+        let quiet = QuietKey::of(&desired, &self.config.host);
+        if self.quiet.as_ref() == Some(&quiet) {
+            return Ok(Next::Watch);
+        }
+        self.quiet = None;
+        self.converged = false;
         let session = self.session().await?;
         let names: BTreeMap<String, String> = desired
             .pools
@@ -334,6 +379,9 @@ impl Agent {
                 .await?;
             self.finish_operation(&desired, intent.maintenance, None)
                 .await?;
+            if aggregate.is_some() && obs.master_name() != self.config.host {
+                self.quiet = Some(quiet);
+            }
             return Ok(Next::Watch);
         }
         if let Step::Wait { reason } = &step {
