@@ -423,15 +423,15 @@ impl Agent {
         )
         .await?;
         self.start_operation(&desired, &step).await?;
-        let _ = self
-            .control
-            .event(
-                "agent.step",
-                aggregate.as_deref(),
-                &format!("{}: {}", self.config.host, step_name(&step)),
-                json!({ "step": &step }),
-            )
-            .await;
+        // The step event is log-only: posted alongside the step, not before it.
+        let (control, event_aggregate) = (self.control.clone(), aggregate.clone());
+        let message = format!("{}: {}", self.config.host, step_name(&step));
+        let details = json!({ "step": &step });
+        tokio::spawn(async move {
+            let _ = control
+                .event("agent.step", event_aggregate.as_deref(), &message, details)
+                .await;
+        });
         let outcome = self.execute(&step, &session, &desired, &obs).await;
         let label = match &outcome {
             Ok(_) => "ok",
