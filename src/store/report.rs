@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::aggregates::{load as load_aggregates, load_one as load_aggregate, resolve};
-use super::hosts::{load as load_hosts, load_one as load_host};
+use super::hosts::{load_named as load_hosts, load_one as load_host};
 use super::operations::open_for_host;
 use super::{AggRef, Desired, NewEvent, PoolView, Report, Result, Store, StoreError};
 
@@ -23,12 +23,26 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let me = load_host(&mut tx, host).await?;
-        let aggregates: Vec<_> = load_aggregates(&mut tx, None)
-            .await?
-            .into_iter()
+        // The aggregates as of this read's revision: from the snapshot cache when it holds that
+        // revision (the same committed state), else loaded.
+        let all = match self.snapshots().at(revision) {
+            Some(snap) => snap.aggregates.clone(),
+            None => std::sync::Arc::new(load_aggregates(&mut tx, None).await?),
+        };
+        let aggregates: Vec<_> = all
+            .iter()
             .filter(|a| a.hosts.iter().any(|h| h == host))
+            .cloned()
             .collect();
-        let all_hosts = load_hosts(&mut tx, None).await?;
+        // Only the pools' members, not every registered host.
+        let mut members: Vec<&str> = aggregates
+            .iter()
+            .filter(|a| a.metadata.contains_key(POOL_KEY))
+            .flat_map(|a| a.hosts.iter().map(String::as_str))
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        let all_hosts = load_hosts(&mut tx, &members).await?;
         let pools = aggregates
             .iter()
             .filter(|a| a.metadata.contains_key(POOL_KEY))
