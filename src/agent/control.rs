@@ -234,9 +234,15 @@ impl ControlClient {
         .await
     }
 
-    /// Waits until the revision exceeds `since` or `wait` passes; returns the current revision.
+    /// Waits until a change after revision `since` that can alter this host's desired state
+    /// (the host, its aggregates and their members), or until `wait` passes; returns the
+    /// current revision.
     pub async fn watch(&self, since: i64, wait: Duration) -> Result<Watch, ControlError> {
-        let path = format!("v1/watch?since={since}&timeout={}", wait.as_secs());
+        let host: String = url::form_urlencoded::byte_serialize(self.host.as_bytes()).collect();
+        let path = format!(
+            "v1/watch?since={since}&timeout={}&host={host}",
+            wait.as_secs()
+        );
         let route = format!("GET {path}");
         self.request(
             Method::GET,

@@ -14,7 +14,7 @@ use crate::planner::{
     plan_evacuation, Blocker, Concurrency, EvacuationPlan, EvacuationPolicy, Move, RebalancePlan,
     Schedule,
 };
-use crate::xenapi::{Ref, Session, XenApiError};
+use crate::xenapi::{ErrorCode, Ref, Session, XenApiError};
 
 /// How often a migration that failed transiently is tried again.
 pub const MIGRATION_ATTEMPTS: u32 = 3;
@@ -157,7 +157,9 @@ pub async fn run_moves(
     loop {
         while let Some(next) = schedule.start_next() {
             let session = session.clone();
-            let vm_ref = obs.vm(&next.vm_uuid).map(|(r, _)| r.clone());
+            let vm = obs.vm(&next.vm_uuid);
+            let vm_ref = vm.map(|(r, _)| r.clone());
+            let recorded = vm.and_then(|(_, v)| v.other_config.get(HOME_KEY).cloned());
             let host_ref = obs.host(&next.to).map(|h| h.reference.clone());
             let home = record_home.map(str::to_owned);
             let timeout = limits.migration_timeout;
@@ -167,7 +169,8 @@ pub async fn run_moves(
                 async move {
                     let result = match (vm_ref, host_ref) {
                         (Some(vm), Some(host)) => {
-                            migrate(&session, &names, &vm, &host, home.as_deref(), timeout).await
+                            let home = home.as_deref().map(|h| (h, recorded.as_deref()));
+                            migrate(&session, &names, &vm, &host, home, timeout).await
                         }
                         _ => Err(MigrationFailure::permanent(
                             "vm_or_host_gone",
@@ -243,20 +246,22 @@ impl MigrationFailure {
     }
 }
 
+/// Records `home` in the VM's `other_config` (given what the observation said it held) and
+/// live-migrates it to `host`.
 async fn migrate(
     session: &Session,
     names: &RefNames,
     vm: &Ref,
     host: &Ref,
-    home: Option<&str>,
+    home: Option<(&str, Option<&str>)>,
     timeout: Duration,
 ) -> Result<(), MigrationFailure> {
     let fail = |e: XenApiError| MigrationFailure {
         failure: VmFailure::of(names, &e),
         message: names.describe(&e),
     };
-    if let Some(home) = home {
-        set_vm_key(session, vm, HOME_KEY, home)
+    if let Some((home, recorded)) = home {
+        record_home(session, vm, home, recorded)
             .await
             .map_err(fail)?;
     }
@@ -270,6 +275,27 @@ async fn migrate(
         .await
         .map(drop)
         .map_err(fail)
+}
+
+/// Sets the VM's home key to `home` in one call when the observation showed it absent (two
+/// when it held another value, none when it already held `home`). A key added since the
+/// observation (a retried migration) is replaced.
+async fn record_home(
+    session: &Session,
+    vm: &Ref,
+    home: &str,
+    recorded: Option<&str>,
+) -> Result<(), XenApiError> {
+    match recorded {
+        Some(r) if r == home => Ok(()),
+        Some(_) => set_vm_key(session, vm, HOME_KEY, home).await,
+        None => match session.vm_add_to_other_config(vm, HOME_KEY, home).await {
+            Err(e) if e.is(&ErrorCode::MAP_DUPLICATE_KEY) => {
+                set_vm_key(session, vm, HOME_KEY, home).await
+            }
+            other => other,
+        },
+    }
 }
 
 /// Shuts down the plan's `shutdown`-policy VMs, marking them so leaving maintenance starts them.

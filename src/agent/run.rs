@@ -30,6 +30,12 @@ pub const JOIN_FORCE_KEY: &str = "xenpool_join_force";
 /// How long a resync waits on the change feed when nothing changes.
 const RESYNC: Duration = Duration::from_secs(30);
 
+/// Re-reads after a pool-changing call start this soon and back off to `SETTLE_MAX`: a mock or
+/// a small pool settles in milliseconds, a real toolstack restart takes seconds.
+const SETTLE_MIN: Duration = Duration::from_millis(10);
+/// The longest wait between re-reads while a pool change settles.
+const SETTLE_MAX: Duration = Duration::from_millis(500);
+
 /// Everything that can stop a pass.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -71,6 +77,14 @@ enum Next {
     /// Wait for a change, or this long: a problem is retried with backoff, as the fix (a VM
     /// stopped, a fault cleared) need not touch the control plane.
     Retry(Duration),
+    /// Re-read soon: a pool-changing call is settling (see [`settle_delay`]).
+    Settle,
+}
+
+/// The wait before the next re-read, `elapsed` after the pool-changing call: half the time
+/// waited so far, within `SETTLE_MIN`..`SETTLE_MAX`.
+fn settle_delay(elapsed: Duration) -> Duration {
+    (elapsed / 2).clamp(SETTLE_MIN, SETTLE_MAX)
 }
 
 /// One host's agent.
@@ -110,6 +124,46 @@ pub struct Agent {
     /// A pool lease this agent may still hold: its release failed (control plane down), or an
     /// earlier run of the agent took it and was killed. Released at the next pass.
     stale_lease: StaleLease,
+    /// When the pool-changing call now settling returned.
+    settling_since: Option<std::time::Instant>,
+    /// Set after a converged pass of a member that is not its pool's master: what of the
+    /// desired state that pass acted on. A change leaving it equal (another member's status
+    /// report) needs no XAPI read; the resync clears it.
+    quiet: Option<QuietKey>,
+}
+
+/// What a converged non-master member's pass depends on in the desired state: the intent,
+/// the open operations, and whether the pool's error names this host. Other members' status
+/// reports (pool state, their steps, their uuids) do not change it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct QuietKey {
+    intent: Intent,
+    operations: Vec<(i64, String)>,
+    my_error: bool,
+}
+
+impl QuietKey {
+    fn of(desired: &Desired, host: &str) -> QuietKey {
+        QuietKey {
+            intent: intent_of(desired),
+            operations: desired
+                .operations
+                .iter()
+                .map(|o| (o.id, o.state.clone()))
+                .collect(),
+            my_error: desired.pools.iter().any(|p| {
+                p.aggregate
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.error.as_ref())
+                    .is_some_and(|e| {
+                        e["hosts"]
+                            .as_array()
+                            .is_some_and(|h| h.iter().any(|x| x == host))
+                    })
+            }),
+        }
+    }
 }
 
 /// A lease to release at the next pass.
@@ -158,6 +212,8 @@ impl Agent {
             operation: None,
             names: RefNames::default(),
             stale_lease: StaleLease::ThisPool,
+            settling_since: None,
+            quiet: None,
             config,
         })
     }
@@ -238,15 +294,29 @@ impl Agent {
                 },
             };
             notify_watchdog();
+            let settle = match next {
+                Next::Settle => {
+                    let since = *self
+                        .settling_since
+                        .get_or_insert_with(std::time::Instant::now);
+                    settle_delay(since.elapsed())
+                }
+                _ => {
+                    self.settling_since = None;
+                    Duration::ZERO
+                }
+            };
             let wait = async {
                 match next {
                     Next::Now => {}
                     Next::After(d) => tokio::time::sleep(d).await,
-                    Next::Watch => {
-                        if self.control.watch(self.revision, RESYNC).await.is_err() {
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
+                    Next::Settle => tokio::time::sleep(settle).await,
+                    Next::Watch => match self.control.watch(self.revision, RESYNC).await {
+                        // The resync: the next pass reads XAPI whatever the desired state.
+                        Ok(w) if !w.changed => self.quiet = None,
+                        Ok(_) => {}
+                        Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                    },
                     Next::Retry(d) => {
                         let _ = tokio::time::timeout(d, self.control.watch(self.revision, RESYNC))
                             .await;
@@ -321,9 +391,14 @@ impl Agent {
 
     /// One reconcile pass.
     async fn pass(&mut self) -> Result<Next, AgentError> {
-        self.converged = false;
         let desired = self.control.desired().await?;
         self.revision = desired.revision;
+        let quiet = QuietKey::of(&desired, &self.config.host);
+        if self.quiet.as_ref() == Some(&quiet) {
+            return Ok(Next::Watch);
+        }
+        self.quiet = None;
+        self.converged = false;
         self.aggregate = desired.pools.first().map(|p| p.aggregate.name.clone());
         self.intended_master = desired
             .pools
@@ -400,6 +475,9 @@ impl Agent {
                 return Ok(Next::Retry(self.retry.next()));
             }
             self.retry.reset();
+            if aggregate.is_some() && obs.master_name() != self.config.host {
+                self.quiet = Some(quiet);
+            }
             return Ok(Next::Watch);
         }
         if let Step::Wait { reason } = &step {
@@ -446,15 +524,15 @@ impl Agent {
             .await?;
         }
         self.start_operation(&desired, &step).await?;
-        let _ = self
-            .control
-            .event(
-                "agent.step",
-                aggregate.as_deref(),
-                &format!("{}: {}", self.config.host, step_name(&step)),
-                json!({ "step": &step }),
-            )
-            .await;
+        // The step event is log-only: posted alongside the step, not before it.
+        let (control, event_aggregate) = (self.control.clone(), aggregate.clone());
+        let message = format!("{}: {}", self.config.host, step_name(&step));
+        let details = json!({ "step": &step });
+        tokio::spawn(async move {
+            let _ = control
+                .event("agent.step", event_aggregate.as_deref(), &message, details)
+                .await;
+        });
         let outcome = self.execute(&step, &session, &desired, &obs).await;
         let label = match &outcome {
             Ok(_) => "ok",
@@ -568,7 +646,8 @@ impl Agent {
                 }
                 self.journal.update(|s| s.joined_at = Some(now_epoch()))?;
                 self.session = None;
-                Ok(Next::After(Duration::from_millis(500)))
+                self.settling_since = Some(std::time::Instant::now());
+                Ok(Next::Settle)
             }
             Step::AwaitSync => {
                 let since = self.journal.state().joined_at.unwrap_or_else(now_epoch);
@@ -584,7 +663,7 @@ impl Agent {
                         &detail,
                     )));
                 }
-                Ok(Next::After(Duration::from_millis(500)))
+                Ok(Next::Settle)
             }
             Step::HandOver { to } => {
                 let target = obs.host(to).map(|h| h.reference.clone()).ok_or_else(|| {
@@ -611,7 +690,8 @@ impl Agent {
                             .await?;
                     }
                 }
-                Ok(Next::After(Duration::from_millis(500)))
+                self.settling_since = Some(std::time::Instant::now());
+                Ok(Next::Settle)
             }
             Step::Evacuate { for_departure } => {
                 self.evacuate(session, desired, obs, for_departure.is_none())
@@ -629,7 +709,8 @@ impl Agent {
                     s.pool_aggregate = None;
                 })?;
                 self.session = None;
-                Ok(Next::After(Duration::from_millis(500)))
+                self.settling_since = Some(std::time::Instant::now());
+                Ok(Next::Settle)
             }
             Step::Disable => {
                 // Refuse before any side effect if the VMs could not all leave afterwards.
@@ -678,7 +759,7 @@ impl Agent {
             .my_running_vms()
             .any(|(_, v)| !v.current_operations.is_empty())
         {
-            return Ok(Next::After(Duration::from_millis(500)));
+            return Ok(Next::Settle);
         }
         let plan = self.plan(session, desired, obs).await?;
         if !plan.is_complete() {

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use super::changes::Touch;
 use super::snapshot::Snapshot;
 use super::{Backend, Micros, NewEvent, Result, Store, StoreError};
 
@@ -73,6 +74,14 @@ pub(crate) struct Stmt {
     pub(crate) args: Vec<Arg>,
 }
 
+/// What a batch writes: the statements, and what each revision's events name (for the
+/// change log scoped watchers read).
+#[derive(Default)]
+pub(crate) struct Batch {
+    stmts: Vec<Stmt>,
+    touched: Vec<(i64, Touch)>,
+}
+
 /// What a change sees and edits: its own copy of the state, and the statements it adds.
 pub(crate) struct Draft<'a> {
     /// The state, as committed plus the earlier changes of this batch.
@@ -82,17 +91,25 @@ pub(crate) struct Draft<'a> {
     /// The batch's timestamp.
     pub(crate) now: Micros,
     actor: &'a str,
-    stmts: &'a mut Vec<Stmt>,
+    batch: &'a mut Batch,
 }
 
 impl Draft<'_> {
     /// Adds a statement.
     pub(crate) fn exec(&mut self, sql: &'static str, args: Vec<Arg>) {
-        self.stmts.push(Stmt { sql, args });
+        self.batch.stmts.push(Stmt { sql, args });
     }
 
     /// Adds an event stamped with this change's revision and actor and the batch's time.
     pub(crate) fn event(&mut self, ev: NewEvent<'_>) {
+        self.batch.touched.push((
+            self.revision,
+            Touch {
+                kind: ev.kind.to_owned(),
+                aggregate: ev.aggregate.map(str::to_owned),
+                host: ev.host.map(str::to_owned),
+            },
+        ));
         let details = ev.details.to_string();
         let args = vec![
             Arg::Int(self.now),
@@ -114,10 +131,10 @@ impl Draft<'_> {
 
 /// A queued change with its caller's answer slot, type erased.
 trait Change: Send {
-    /// Judges the change against `state`; on success `state` includes it and `stmts` its
+    /// Judges the change against `state`; on success `state` includes it and `batch` its
     /// statements. The outcome is kept for [`Change::finish`]. May run more than once (a
     /// PostgreSQL batch that finds its snapshot stale judges again).
-    fn judge(&mut self, state: &mut Snapshot, revision: i64, now: Micros, stmts: &mut Vec<Stmt>);
+    fn judge(&mut self, state: &mut Snapshot, revision: i64, now: Micros, batch: &mut Batch);
 
     /// Answers the caller; `failed` is the batch's write failure, if any.
     fn finish(self: Box<Self>, failed: Option<&str>);
@@ -135,21 +152,22 @@ where
     T: Send,
     F: FnMut(&mut Draft<'_>) -> Result<T> + Send,
 {
-    fn judge(&mut self, state: &mut Snapshot, revision: i64, now: Micros, stmts: &mut Vec<Stmt>) {
+    fn judge(&mut self, state: &mut Snapshot, revision: i64, now: Micros, batch: &mut Batch) {
         let mut work = state.clone();
-        let mark = stmts.len();
+        let mark = (batch.stmts.len(), batch.touched.len());
         let mut draft = Draft {
             state: &mut work,
             revision,
             now,
             actor: &self.actor,
-            stmts,
+            batch,
         };
         let outcome = (self.f)(&mut draft);
         if outcome.is_ok() {
             *state = work;
         } else {
-            stmts.truncate(mark);
+            batch.stmts.truncate(mark.0);
+            batch.touched.truncate(mark.1);
         }
         self.outcome = Some(outcome);
     }
@@ -225,9 +243,17 @@ impl Store {
             Backend::Postgres => self.write_batch_postgres(&mut changes, now).await,
         };
         let failed = match written {
-            Ok(Some(state)) => {
+            Ok(Some((state, touched))) => {
                 let revision = state.revision;
                 self.snapshots().offer(Arc::new(state));
+                let mut touched = touched.into_iter().peekable();
+                while let Some((rev, first)) = touched.next() {
+                    let mut of_rev = vec![first];
+                    while let Some((_, t)) = touched.next_if(|(r, _)| *r == rev) {
+                        of_rev.push(t);
+                    }
+                    self.inner.changes.record(rev, of_rev);
+                }
                 self.publish(revision);
                 None
             }
@@ -248,10 +274,10 @@ impl Store {
         &self,
         changes: &mut [Box<dyn Change>],
         now: Micros,
-    ) -> Result<Option<Snapshot>> {
+    ) -> Result<Option<(Snapshot, Vec<(i64, Touch)>)>> {
         let base = self.snapshot().await?;
         let mut state = Snapshot::clone(&base);
-        let stmts = judge_all(changes, &mut state, now);
+        let Batch { stmts, touched } = judge_all(changes, &mut state, now);
         if stmts.is_empty() {
             return Ok(None);
         }
@@ -269,7 +295,7 @@ impl Store {
             // A commit only appends to the WAL (see sqlite_writer): a short call, run in place.
             writer.write(from, to, &stmts)?;
         }
-        Ok(Some(state))
+        Ok(Some((state, touched)))
     }
 
     /// PostgreSQL: the revision bump takes the row lock every replica's writers queue on; a
@@ -278,7 +304,7 @@ impl Store {
         &self,
         changes: &mut [Box<dyn Change>],
         now: Micros,
-    ) -> Result<Option<Snapshot>> {
+    ) -> Result<Option<(Snapshot, Vec<(i64, Touch)>)>> {
         let mut tx = self.pool().begin().await?;
         let revision: i64 = sqlx::query_scalar(
             "UPDATE meta SET revision = revision + 1 WHERE id = 1 RETURNING revision",
@@ -290,7 +316,7 @@ impl Store {
             None => Snapshot::load(&mut tx, Backend::Postgres, revision - 1).await?,
         };
         let first_new_id = state.next_aggregate_id;
-        let stmts = judge_all(changes, &mut state, now);
+        let Batch { stmts, touched } = judge_all(changes, &mut state, now);
         if stmts.is_empty() {
             tx.rollback().await?;
             return Ok(None);
@@ -318,24 +344,24 @@ impl Store {
         let conn: &mut sqlx::AnyConnection = &mut tx;
         sqlx::Executor::execute(conn, sqlx::raw_sql(&script)).await?;
         tx.commit().await?;
-        Ok(Some(state))
+        Ok(Some((state, touched)))
     }
 }
 
 /// Judges `changes` in order against `state` (at the revision before the batch); each change
-/// that writes something gets the next revision. Returns the statements; `state.revision` ends
+/// that writes something gets the next revision. Returns what to write; `state.revision` ends
 /// at the last change's revision.
-fn judge_all(changes: &mut [Box<dyn Change>], state: &mut Snapshot, now: Micros) -> Vec<Stmt> {
-    let mut stmts = Vec::new();
+fn judge_all(changes: &mut [Box<dyn Change>], state: &mut Snapshot, now: Micros) -> Batch {
+    let mut batch = Batch::default();
     for c in changes.iter_mut() {
-        let before = stmts.len();
+        let before = batch.stmts.len();
         let revision = state.revision + 1;
-        c.judge(state, revision, now, &mut stmts);
-        if stmts.len() > before {
+        c.judge(state, revision, now, &mut batch);
+        if batch.stmts.len() > before {
             state.revision = revision;
         }
     }
-    stmts
+    batch
 }
 
 /// `s` with each `$n` replaced by its argument as a PostgreSQL literal. With

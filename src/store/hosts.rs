@@ -246,15 +246,44 @@ pub(crate) async fn load_one(conn: &mut AnyConnection, name: &str) -> Result<Hos
 
 /// Loads all hosts (or the one named) with their aggregates and zones.
 pub(crate) async fn load(conn: &mut AnyConnection, name: Option<&str>) -> Result<Vec<Host>> {
+    match name {
+        Some(n) => load_where(conn, Some(&[n])).await,
+        None => load_where(conn, None).await,
+    }
+}
+
+/// Loads the named hosts (those that exist, in registration order) with their aggregates and
+/// zones.
+pub(crate) async fn load_named(conn: &mut AnyConnection, names: &[&str]) -> Result<Vec<Host>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    load_where(conn, Some(names)).await
+}
+
+/// `$1, $2, …` for `n` binds.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn load_where(conn: &mut AnyConnection, names: Option<&[&str]>) -> Result<Vec<Host>> {
     let cols = "id, name, service_uuid, xapi_url, xapi_uuid, agent_version, last_heartbeat_at, \
                 disabled, disabled_reason, forced_down, maintenance, created_at, updated_at, \
                 cpu, memory_mb, disk_gb";
-    let rows = match name {
-        Some(n) => {
-            sqlx::query(&format!("SELECT {cols} FROM hosts WHERE name = $1"))
-                .bind(n)
-                .fetch_all(&mut *conn)
-                .await?
+    let rows = match names {
+        Some(names) => {
+            let sql = format!(
+                "SELECT {cols} FROM hosts WHERE name IN ({}) ORDER BY id",
+                placeholders(names.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for n in names {
+                q = q.bind(*n);
+            }
+            q.fetch_all(&mut *conn).await?
         }
         None => {
             sqlx::query(&format!("SELECT {cols} FROM hosts ORDER BY id"))
@@ -292,12 +321,17 @@ pub(crate) async fn load(conn: &mut AnyConnection, name: Option<&str>) -> Result
     }
     let sql = "SELECT ah.host, a.name, a.availability_zone FROM aggregate_hosts ah \
                JOIN aggregates a ON a.id = ah.aggregate_id";
-    let rows = match name {
-        Some(n) => {
-            sqlx::query(&format!("{sql} WHERE ah.host = $1 ORDER BY a.id"))
-                .bind(n)
-                .fetch_all(&mut *conn)
-                .await?
+    let rows = match names {
+        Some(names) => {
+            let sql = format!(
+                "{sql} WHERE ah.host IN ({}) ORDER BY a.id",
+                placeholders(names.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for n in names {
+                q = q.bind(*n);
+            }
+            q.fetch_all(&mut *conn).await?
         }
         None => {
             sqlx::query(&format!("{sql} ORDER BY a.id"))

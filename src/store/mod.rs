@@ -14,6 +14,7 @@
 
 mod aggregates;
 mod batch;
+mod changes;
 mod error;
 mod events;
 mod hosts;
@@ -35,6 +36,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use tokio::sync::{watch, Mutex, MutexGuard};
 
 pub use aggregates::ZoneRules;
+pub use changes::WatchScope;
 pub use error::StoreError;
 pub use hosts::HostPatch;
 pub use model::*;
@@ -83,6 +85,7 @@ struct Inner {
     /// The writer's turn (SQLite writers and every batch take it; see the module doc).
     writer: Arc<Mutex<()>>,
     revision: watch::Sender<i64>,
+    changes: changes::ChangeLog,
     snapshot: snapshot::SnapshotCache,
     queue: batch::Queue,
     /// SQLite only: the connection batches are written on.
@@ -169,6 +172,7 @@ impl Store {
                 backend,
                 writer: Arc::new(Mutex::new(())),
                 revision,
+                changes: changes::ChangeLog::default(),
                 snapshot: snapshot::SnapshotCache::default(),
                 queue: batch::Queue::default(),
                 sqlite_writer,
@@ -213,6 +217,12 @@ impl Store {
     /// The latest revision this replica knows of (from its own commits and polling).
     pub fn known_revision(&self) -> i64 {
         *self.inner.revision.borrow()
+    }
+
+    /// Whether a revision in `(since, upto]` can alter the desired state of `scope` (see
+    /// [`WatchScope`]); revisions this replica did not commit itself count as changes.
+    pub fn touches(&self, since: i64, upto: i64, scope: &WatchScope) -> bool {
+        self.inner.changes.touches(since, upto, scope)
     }
 
     /// Subscribes to revision changes seen by this replica.
@@ -310,6 +320,7 @@ impl Store {
             now: now_micros(),
             actor,
             store: self,
+            touched: bump.then(Vec::new),
         })
     }
 }
@@ -322,6 +333,8 @@ pub(crate) struct WriteTx<'a> {
     pub(crate) now: Micros,
     pub(crate) actor: &'a str,
     store: &'a Store,
+    /// What this transaction's events name, for the change log (`None`: no revision bump).
+    touched: Option<Vec<changes::Touch>>,
 }
 
 impl WriteTx<'_> {
@@ -342,6 +355,13 @@ impl WriteTx<'_> {
         revision: Option<i64>,
     ) -> Result<i64> {
         let details = serde_json::to_string(&ev.details).map_err(StoreError::json)?;
+        if let (Some(touched), Some(_)) = (&mut self.touched, revision) {
+            touched.push(changes::Touch {
+                kind: ev.kind.to_owned(),
+                aggregate: ev.aggregate.map(str::to_owned),
+                host: ev.host.map(str::to_owned),
+            });
+        }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO events (at, revision, actor, kind, aggregate, host, message, details) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -367,9 +387,13 @@ impl WriteTx<'_> {
             _guard,
             revision,
             store,
+            touched,
             ..
         } = self;
         tx.commit().await?;
+        if let Some(touched) = touched {
+            store.inner.changes.record(revision, touched);
+        }
         store.publish(revision);
         drop(_guard);
         Ok(())

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::aggregates::{apply_metadata, edit, load as load_aggregates};
 use super::batch::{Arg, Draft};
-use super::hosts::{load as load_hosts, load_one as load_host};
+use super::hosts::{load_named as load_hosts, load_one as load_host};
 use super::operations::open_for_host;
 use super::{
     AggRef, Desired, HostPoolState, NewEvent, PoolStatus, PoolView, Report, Result, Store,
@@ -27,12 +27,30 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let me = load_host(&mut tx, host).await?;
-        let aggregates: Vec<_> = load_aggregates(&mut tx)
-            .await?
-            .into_iter()
+        // The aggregates as of this read's revision: from the snapshot cache when it holds that
+        // revision (the same committed state), else loaded.
+        let all: Vec<std::sync::Arc<super::Aggregate>> = match self.snapshots().at(revision) {
+            Some(snap) => snap.aggregates.values().cloned().collect(),
+            None => load_aggregates(&mut tx)
+                .await?
+                .into_iter()
+                .map(std::sync::Arc::new)
+                .collect(),
+        };
+        let aggregates: Vec<super::Aggregate> = all
+            .iter()
             .filter(|a| a.hosts.iter().any(|h| h == host))
+            .map(|a| super::Aggregate::clone(a))
             .collect();
-        let all_hosts = load_hosts(&mut tx, None).await?;
+        // Only the pools' members, not every registered host.
+        let mut members: Vec<&str> = aggregates
+            .iter()
+            .filter(|a| a.metadata.contains_key(POOL_KEY))
+            .flat_map(|a| a.hosts.iter().map(String::as_str))
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        let all_hosts = load_hosts(&mut tx, &members).await?;
         let pools = aggregates
             .iter()
             .filter(|a| a.metadata.contains_key(POOL_KEY))

@@ -1,5 +1,6 @@
 //! The long-poll change feed: wakes on a change at once, times out with `changed: false`,
-//! ends at shutdown; heartbeats are not changes.
+//! ends at shutdown; heartbeats are not changes; a host-scoped watch (an agent's) sleeps
+//! through changes that cannot alter that host's desired state.
 
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,85 @@ both!(
         assert_eq!(
             (bad.status, bad.json()["error"]["code"].as_str()),
             (400, Some("invalid_query"))
+        );
+        srv.stop().await;
+    }
+);
+
+both!(
+    a_host_scoped_watch_wakes_only_for_its_host_aggregates_and_members,
+    |db| async move {
+        let srv = TestServer::start(db).await;
+        srv.register_hosts(&["h1", "h2", "h3"]).await;
+        let agent = agent_token("h1");
+        for (agg, host) in [("a", "h1"), ("a", "h2"), ("b", "h3")] {
+            if srv
+                .v1("GET", &format!("/aggregates/{agg}"), ADMIN, None)
+                .await
+                .status
+                == 404
+            {
+                let created = srv
+                    .v1("POST", "/aggregates", ADMIN, Some(json!({"name": agg})))
+                    .await;
+                assert_eq!(created.status, 201);
+            }
+            let added = srv
+                .v1(
+                    "PUT",
+                    &format!("/aggregates/{agg}/hosts/{host}"),
+                    ADMIN,
+                    None,
+                )
+                .await;
+            assert_eq!(added.status, 200);
+        }
+        let rev = srv.v1("GET", "/watch", &agent, None).await.json()["revision"]
+            .as_i64()
+            .unwrap();
+        let scoped = format!("/watch?since={rev}&timeout=0&host=h1");
+        let quiet = |body: Option<serde_json::Value>, path: &'static str| {
+            let srv = &srv;
+            async move {
+                let r = srv.v1("PATCH", path, ADMIN, body).await;
+                assert_eq!(r.status, 200, "{path}");
+            }
+        };
+        // Another aggregate's metadata, a lease, a host outside h1's aggregates: not h1's business.
+        quiet(Some(json!({"k": "v"})), "/aggregates/b/metadata").await;
+        let lease = srv
+            .v1(
+                "POST",
+                "/leases/pool-a",
+                &agent,
+                Some(json!({"holder": "h1", "ttl_seconds": 60})),
+            )
+            .await;
+        assert_eq!(lease.status, 200, "{:?}", lease.json());
+        quiet(Some(json!({"status": "disabled"})), "/hosts/h3").await;
+        let w = srv.v1("GET", &scoped, &agent, None).await.json();
+        assert_eq!(w["changed"], false, "nothing touched h1: {w}");
+        let unscoped = srv
+            .v1(
+                "GET",
+                &format!("/watch?since={rev}&timeout=0"),
+                &agent,
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(
+            unscoped["changed"], true,
+            "every watcher without a host wakes"
+        );
+
+        // A member of h1's aggregate changes: h1 wakes, with that revision.
+        quiet(Some(json!({"status": "disabled"})), "/hosts/h2").await;
+        let member = srv.v1("GET", "/watch", &agent, None).await.json()["revision"].clone();
+        let w = srv.v1("GET", &scoped, &agent, None).await.json();
+        assert_eq!(
+            (w["changed"].clone(), w["revision"].clone()),
+            (json!(true), member)
         );
         srv.stop().await;
     }

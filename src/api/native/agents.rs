@@ -120,6 +120,9 @@ pub struct WatchQuery {
     pub since: Option<i64>,
     /// Seconds to wait at most (default 30, 0–300).
     pub timeout: Option<u64>,
+    /// Answer only for changes that can alter this host's desired state (the host, its
+    /// aggregates and their members): what an agent waits for.
+    pub host: Option<String>,
 }
 
 struct WatcherGauge;
@@ -163,14 +166,29 @@ pub async fn watch(
             changed: now > 0,
         }));
     }
+    let scope = match &q.host {
+        Some(host) => Some(store::WatchScope::of_host(
+            host,
+            &s.store.list_aggregates().await?,
+        )),
+        None => None,
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    // Revisions up to here were seen and did not touch the scope.
+    let mut seen = since;
     loop {
         let current = *rx.borrow_and_update();
-        if current > since {
-            return Ok(Json(Watch {
-                revision: current,
-                changed: true,
-            }));
+        if current > seen {
+            let touched = scope
+                .as_ref()
+                .is_none_or(|scope| s.store.touches(seen, current, scope));
+            if touched {
+                return Ok(Json(Watch {
+                    revision: current,
+                    changed: true,
+                }));
+            }
+            seen = current;
         }
         tokio::select! {
             r = rx.changed() => if r.is_err() { break },
