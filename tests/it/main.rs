@@ -12,6 +12,7 @@ mod concurrency;
 mod e2e_faults;
 mod e2e_maintenance;
 mod e2e_pools;
+mod e2e_processes;
 mod e2e_recovery;
 mod native_api;
 mod packaging;
