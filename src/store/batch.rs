@@ -136,7 +136,8 @@ trait Change: Send {
     /// PostgreSQL batch that finds its snapshot stale judges again).
     fn judge(&mut self, state: &mut Snapshot, revision: i64, now: Micros, batch: &mut Batch);
 
-    /// Answers the caller; `failed` is the batch's write failure, if any.
+    /// Answers the caller; `failed` is the batch's write failure, if any (it concerns only a
+    /// change that had something to write).
     fn finish(self: Box<Self>, failed: Option<&str>);
 }
 
@@ -144,6 +145,8 @@ struct Job<T, F> {
     actor: String,
     f: F,
     outcome: Option<Result<T>>,
+    /// Whether the last judgement added statements.
+    wrote: bool,
     reply: oneshot::Sender<Result<T>>,
 }
 
@@ -162,17 +165,22 @@ where
             actor: &self.actor,
             batch,
         };
-        let outcome = (self.f)(&mut draft);
+        let outcome = (self.f)(&mut draft).and_then(|t| {
+            refuse_nul(&batch.stmts[mark.0..])?;
+            Ok(t)
+        });
         if outcome.is_ok() {
             *state = work;
         } else {
             batch.stmts.truncate(mark.0);
             batch.touched.truncate(mark.1);
         }
+        self.wrote = batch.stmts.len() > mark.0;
         self.outcome = Some(outcome);
     }
 
     fn finish(self: Box<Self>, failed: Option<&str>) {
+        let failed = failed.filter(|_| self.wrote);
         let answer = match (self.outcome, failed) {
             (Some(Err(e)), _) => Err(e),
             (_, Some(msg)) => Err(StoreError::WriteFailed(msg.to_string())),
@@ -219,6 +227,7 @@ impl Store {
             actor: actor.to_string(),
             f,
             outcome: None,
+            wrote: false,
             reply,
         }));
         let store = self.clone();
@@ -235,13 +244,35 @@ impl Store {
             .unwrap_or_else(|_| Err(StoreError::WriteFailed("the writer stopped".into())))
     }
 
-    /// Judges and writes `changes` as one transaction, then answers each.
+    /// Judges and writes `changes` as one transaction, then answers each. If the transaction
+    /// fails, each change is tried again on its own, so one change the database refuses cannot
+    /// fail the others.
     async fn write_batch(&self, mut changes: Vec<Box<dyn Change>>) {
-        let now = super::now_micros();
-        let written = match self.inner.backend {
-            Backend::Sqlite => self.write_batch_sqlite(&mut changes, now).await,
-            Backend::Postgres => self.write_batch_postgres(&mut changes, now).await,
-        };
+        let written = self.write_changes(&mut changes).await;
+        if written.is_err() && changes.len() > 1 {
+            tracing::warn!(
+                changes = changes.len(),
+                "batched write failed; writing its changes one by one"
+            );
+            for c in changes {
+                let mut one = vec![c];
+                let written = self.write_changes(&mut one).await;
+                self.settle(written, one);
+            }
+            return;
+        }
+        self.settle(written, changes);
+    }
+
+    async fn write_changes(&self, changes: &mut [Box<dyn Change>]) -> Result<Written> {
+        match self.inner.backend {
+            Backend::Sqlite => self.write_batch_sqlite(changes).await,
+            Backend::Postgres => self.write_batch_postgres(changes).await,
+        }
+    }
+
+    /// Installs what a batch wrote (snapshot, change log, revision) and answers its changes.
+    fn settle(&self, written: Result<Written>, changes: Vec<Box<dyn Change>>) {
         let failed = match written {
             Ok(Some((state, touched))) => {
                 let revision = state.revision;
@@ -270,47 +301,60 @@ impl Store {
 
     /// SQLite: this process is the only writer, so the snapshot at the published revision is
     /// the database's state; judge against it, then run everything on the writer connection.
-    async fn write_batch_sqlite(
-        &self,
-        changes: &mut [Box<dyn Change>],
-        now: Micros,
-    ) -> Result<Option<(Snapshot, Vec<(i64, Touch)>)>> {
-        let base = self.snapshot().await?;
-        let mut state = Snapshot::clone(&base);
-        let Batch { stmts, touched } = judge_all(changes, &mut state, now);
-        if stmts.is_empty() {
-            return Ok(None);
-        }
-        let (from, to) = (base.revision, state.revision);
+    ///
+    /// A commit whose publication was lost (its writer's future dropped mid-commit) shows as
+    /// the database being ahead: the revision is then re-read and the batch judged again once.
+    async fn write_batch_sqlite(&self, changes: &mut [Box<dyn Change>]) -> Result<Written> {
         let writer = self.inner.sqlite_writer.clone().ok_or_else(|| {
             StoreError::WriteFailed("the SQLite writer connection is not open".into())
         })?;
-        if writer.commits_wait_for_disk() {
-            tokio::task::spawn_blocking(move || writer.write(from, to, &stmts))
-                .await
-                .map_err(|e| {
-                    StoreError::WriteFailed(format!("the SQLite writer stopped: {e}"))
-                })??;
-        } else {
-            // A commit only appends to the WAL (see sqlite_writer): a short call, run in place.
-            writer.write(from, to, &stmts)?;
+        for attempt in 0..2 {
+            let now = super::now_micros();
+            let base = self.snapshot().await?;
+            let mut state = Snapshot::clone(&base);
+            let Batch { stmts, touched } = judge_all(changes, &mut state, now);
+            if stmts.is_empty() {
+                return Ok(None);
+            }
+            let (from, to) = (base.revision, state.revision);
+            let w = writer.clone();
+            let wrote = if writer.commits_wait_for_disk() {
+                tokio::task::spawn_blocking(move || w.write(from, to, &stmts))
+                    .await
+                    .map_err(|e| {
+                        StoreError::WriteFailed(format!("the SQLite writer stopped: {e}"))
+                    })??
+            } else {
+                // A commit only appends to the WAL (see sqlite_writer): a short call, run in
+                // place.
+                w.write(from, to, &stmts)?
+            };
+            if wrote {
+                return Ok(Some((state, touched)));
+            }
+            if attempt == 0 {
+                self.refresh_revision().await?;
+            }
         }
-        Ok(Some((state, touched)))
+        Err(StoreError::WriteFailed(format!(
+            "SQLite database {}: its revision moved under this process twice: another process \
+             writes this database; run one `xenpool serve` per SQLite file (PostgreSQL for \
+             several replicas)",
+            writer.path().display()
+        )))
     }
 
     /// PostgreSQL: the revision bump takes the row lock every replica's writers queue on; a
     /// snapshot older than the revision before it is reloaded inside the transaction.
-    async fn write_batch_postgres(
-        &self,
-        changes: &mut [Box<dyn Change>],
-        now: Micros,
-    ) -> Result<Option<(Snapshot, Vec<(i64, Touch)>)>> {
+    async fn write_batch_postgres(&self, changes: &mut [Box<dyn Change>]) -> Result<Written> {
         let mut tx = self.pool().begin().await?;
         let revision: i64 = sqlx::query_scalar(
             "UPDATE meta SET revision = revision + 1 WHERE id = 1 RETURNING revision",
         )
         .fetch_one(&mut *tx)
         .await?;
+        // After the lock: no earlier commit can carry a later time.
+        let now = super::now_micros();
         let mut state = match self.snapshots().at(revision - 1) {
             Some(s) => Snapshot::clone(&s),
             None => Snapshot::load(&mut tx, Backend::Postgres, revision - 1).await?,
@@ -323,9 +367,11 @@ impl Store {
         }
         // One round trip for the whole batch: the statements as one script (simple query
         // protocol), their arguments written as literals.
-        let mut script = String::from("SET LOCAL standard_conforming_strings = on");
+        let mut script = String::new();
         for s in &stmts {
-            script.push_str(";\n");
+            if !script.is_empty() {
+                script.push_str(";\n");
+            }
             script.push_str(&with_literals(s)?);
         }
         if state.next_aggregate_id > first_new_id {
@@ -364,10 +410,32 @@ fn judge_all(changes: &mut [Box<dyn Change>], state: &mut Snapshot, now: Micros)
     batch
 }
 
-/// `s` with each `$n` replaced by its argument as a PostgreSQL literal. With
-/// `standard_conforming_strings` on (the script sets it), a quote is the only character special
-/// inside '…', so doubling it makes any string a literal; NUL, which no text value may hold, is
-/// refused.
+/// What a batch wrote: the state after it and what each revision's events name.
+type Written = Option<(Snapshot, Vec<(i64, Touch)>)>;
+
+/// Refuses a text argument holding NUL, which no database text value may hold.
+fn refuse_nul(stmts: &[Stmt]) -> Result<()> {
+    let nul = stmts
+        .iter()
+        .flat_map(|s| &s.args)
+        .any(|a| matches!(a, Arg::Text(t) if t.contains('\0')));
+    if nul {
+        return Err(nul_refused());
+    }
+    Ok(())
+}
+
+fn nul_refused() -> StoreError {
+    StoreError::invalid(
+        "text",
+        "a value contains a NUL character, which the database cannot store; remove it",
+    )
+}
+
+/// `s` with each `$n` replaced by its argument as a PostgreSQL literal: strings as escape
+/// strings (`E'…'`, backslashes and quotes doubled), which read the same whatever
+/// `standard_conforming_strings` is; negative numbers in parentheses, so no operator or comment
+/// can form with the SQL around them. NUL is refused (see [`refuse_nul`]).
 fn with_literals(s: &Stmt) -> Result<String> {
     let mut out = String::with_capacity(s.sql.len() + 32);
     let mut chars = s.sql.char_indices().peekable();
@@ -388,17 +456,13 @@ fn with_literals(s: &Stmt) -> Result<String> {
                 StoreError::WriteFailed(format!("statement has no argument ${n}: {}", s.sql))
             })?;
         match arg {
+            Arg::Int(v) if *v < 0 => out.push_str(&format!("({v})")),
             Arg::Int(v) => out.push_str(&v.to_string()),
             Arg::NullText => out.push_str("NULL"),
-            Arg::Text(v) if v.contains('\0') => {
-                return Err(StoreError::invalid(
-                    "text",
-                    "a value contains a NUL character, which the database cannot store; remove it",
-                ))
-            }
+            Arg::Text(v) if v.contains('\0') => return Err(nul_refused()),
             Arg::Text(v) => {
-                out.push('\'');
-                out.push_str(&v.replace('\'', "''"));
+                out.push_str("E'");
+                out.push_str(&v.replace('\\', "\\\\").replace('\'', "''"));
                 out.push('\'');
             }
         }
@@ -422,17 +486,18 @@ mod tests {
     }
 
     #[test]
-    fn text_literals_double_quotes_and_keep_backslashes() {
+    fn text_literals_are_escape_strings_with_quotes_and_backslashes_doubled() {
         let s = stmt(
-            "INSERT INTO t VALUES ($1, $2)",
+            "INSERT INTO t VALUES ($1, $2, $3)",
             vec![
                 Arg::Text(r"it's a \' trap; DROP TABLE t; --".into()),
                 Arg::NullText,
+                Arg::Int(-5),
             ],
         );
         assert_eq!(
             with_literals(&s).unwrap(),
-            r"INSERT INTO t VALUES ('it''s a \'' trap; DROP TABLE t; --', NULL)"
+            r"INSERT INTO t VALUES (E'it''s a \\'' trap; DROP TABLE t; --', NULL, (-5))"
         );
     }
 

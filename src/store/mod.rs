@@ -152,6 +152,13 @@ impl Store {
             .fetch_one(&pool)
             .await?;
         let sqlite_writer = match backend {
+            Backend::Sqlite if url.contains(":memory:") || url.contains("mode=memory") => {
+                return Err(StoreError::Config(format!(
+                    "database URL {:?}: an in-memory SQLite database cannot be shared with the \
+                     batch writer's connection; give a file path (sqlite://PATH)",
+                    redact_url(&url)
+                )))
+            }
             Backend::Sqlite => {
                 let file = url
                     .parse::<sqlx::sqlite::SqliteConnectOptions>()

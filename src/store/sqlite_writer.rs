@@ -69,23 +69,22 @@ impl SqliteWriter {
         self.sync == SqliteSync::Full
     }
 
-    /// Writes one batch, moving the revision `from` → `to` (the database must be at `from`).
-    pub(crate) fn write(&self, from: i64, to: i64, stmts: &[Stmt]) -> Result<()> {
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes one batch, moving the revision `from` → `to`; `false` (nothing written) if the
+    /// database is not at `from`.
+    pub(crate) fn write(&self, from: i64, to: i64, stmts: &[Stmt]) -> Result<bool> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        self.dirty.store(true, Ordering::Release);
-        match run(&mut conn, from, to, stmts) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(StoreError::WriteFailed(format!(
-                "SQLite database {}: its revision is no longer {}: another process writes this \
-                 database; run one `xenpool serve` per SQLite file (PostgreSQL for several replicas)",
-                self.path.display(),
-                from
-            ))),
-            Err(e) => Err(StoreError::WriteFailed(format!(
-                "SQLite database {}: {e}",
-                self.path.display()
-            ))),
+        let wrote = run(&mut conn, from, to, stmts).map_err(|e| {
+            StoreError::WriteFailed(format!("SQLite database {}: {e}", self.path.display()))
+        })?;
+        if wrote {
+            self.dirty.store(true, Ordering::Release);
         }
+        Ok(wrote)
     }
 }
 

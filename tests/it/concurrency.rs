@@ -223,3 +223,68 @@ async fn two_replicas_on_one_postgres_share_rules_and_the_feed() {
     b.stop().await;
     a.stop().await;
 }
+
+/// A store on `db` (a fresh SQLite file or PostgreSQL database).
+async fn open_store(db: Db, dir: &std::path::Path) -> xenpool::store::Store {
+    let url = match db {
+        Db::Sqlite => xenpool::store::Store::sqlite_url_in(dir).unwrap(),
+        Db::Postgres => crate::support::pg::fresh_database().await,
+    };
+    xenpool::store::Store::open(&url, 4, xenpool::store::SqliteSync::Normal)
+        .await
+        .unwrap()
+}
+
+both!(
+    a_refused_change_in_a_batch_leaves_the_others_alone,
+    |db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(db, dir.path()).await;
+        let none = std::collections::BTreeMap::new();
+        let names: Vec<String> = (0..40)
+            .map(|i| {
+                if i % 4 == 0 {
+                    format!("bad\0{i}")
+                } else {
+                    format!("good{i}")
+                }
+            })
+            .collect();
+        // A taken name and NUL values arrive together with good changes.
+        store
+            .create_aggregate("t", "good1", None, &none)
+            .await
+            .unwrap();
+        let answers = join_all(
+            names
+                .iter()
+                .map(|n| store.create_aggregate("t", n, None, &none)),
+        )
+        .await;
+        for (name, answer) in names.iter().zip(&answers) {
+            match answer {
+                Ok(a) => assert!(name.starts_with("good") && &a.name == name, "{name}"),
+                Err(xenpool::store::StoreError::Invalid { .. }) => assert!(name.starts_with("bad")),
+                Err(xenpool::store::StoreError::AggregateNameExists(n)) => assert_eq!(n, "good1"),
+                Err(e) => panic!("{name}: {e}"),
+            }
+        }
+        let listed: Vec<String> = store
+            .list_aggregates()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        let mut expected: Vec<String> = names
+            .iter()
+            .filter(|n| n.starts_with("good"))
+            .cloned()
+            .collect();
+        expected.sort();
+        let mut got = listed.clone();
+        got.sort();
+        assert_eq!(got, expected);
+        store.close().await;
+    }
+);
