@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -33,6 +33,11 @@ use xenpool::config::ServeConfig;
 use xenpool::demo::{Demo, DemoOptions};
 use xenpool::xenapi::{parse_url, Client, ClientOptions, Credentials, Session};
 use xenpool_mocks::{Farm, FarmOptions, Scenario, Timings};
+
+#[path = "../tests/it/support/agent_process.rs"]
+#[allow(dead_code)]
+mod agent_process;
+use agent_process::{AgentProcess, AgentSetup};
 
 const HOSTS: usize = 100;
 const POOLS: usize = 10;
@@ -462,58 +467,22 @@ async fn bench_evacuation(verdict: &mut Verdict) {
     );
 }
 
-/// One real agent process and its files.
-struct AgentProcess {
-    host: String,
-    child: Child,
-}
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn write_private(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).expect("write secret file");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 0600");
-}
-
+/// Installs and starts `host`'s agent under `dir`.
 fn spawn_agent(dir: &Path, host: &str, control: &str, token: &str, farm: &Farm) -> AgentProcess {
     let base = dir.join(host);
-    std::fs::create_dir_all(&base).expect("agent dir");
-    let token_file = base.join("token");
-    let password_file = base.join("xapi-password");
-    write_private(&token_file, token);
-    write_private(&password_file, farm.password());
-    let config = base.join("agent.toml");
-    let toml = format!(
-        "host = {host:?}\ncontrol_url = {control:?}\ntoken_file = {:?}\nxapi_url = {:?}\n\
-         xapi_username = {:?}\nxapi_password_file = {:?}\nstate_dir = {:?}\n",
-        token_file,
-        farm.host_url(host),
-        farm.username(),
-        password_file,
-        base.join("state"),
+    let config = agent_process::install(
+        &base,
+        &AgentSetup {
+            host,
+            control_url: control,
+            token,
+            xapi_url: farm.host_url(host).as_str(),
+            xapi_username: farm.username(),
+            xapi_password: farm.password(),
+            state_dir: &base.join("state"),
+        },
     );
-    std::fs::write(&config, toml).expect("write agent config");
-    let log = std::fs::File::create(base.join("agent.log")).expect("agent log");
-    let child = Command::new(env!("CARGO_BIN_EXE_xenpool"))
-        .arg("agent")
-        .arg("--config")
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start xenpool agent");
-    AgentProcess {
-        host: host.to_owned(),
-        child,
-    }
+    AgentProcess::spawn(host, &config, &base.join("agent.log"), "warn")
 }
 
 /// VmRSS in KiB from /proc/<pid>/status.
@@ -608,12 +577,12 @@ async fn bench_idle(verdict: &mut Verdict) {
     tokio::time::sleep(SETTLE).await;
 
     let hz = clock_ticks_per_second();
-    let before: Vec<u64> = agents.iter().map(|a| cpu_ticks(a.child.id())).collect();
+    let before: Vec<u64> = agents.iter().map(|a| cpu_ticks(a.pid())).collect();
     let mut peak = vec![0u64; agents.len()];
     let window = Instant::now();
     while window.elapsed() < IDLE_WINDOW {
         for (i, a) in agents.iter().enumerate() {
-            peak[i] = peak[i].max(rss_kib(a.child.id()));
+            peak[i] = peak[i].max(rss_kib(a.pid()));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -624,7 +593,7 @@ async fn bench_idle(verdict: &mut Verdict) {
         "host", "peak RSS KiB", "CPU ticks", "CPU %"
     );
     for (i, a) in agents.iter().enumerate() {
-        let ticks = cpu_ticks(a.child.id()) - before[i];
+        let ticks = cpu_ticks(a.pid()) - before[i];
         let cpu = ticks as f64 / hz as f64 / secs * 100.0;
         println!("{:<8}{:>14}{:>12}{:>10.2}", a.host, peak[i], ticks, cpu);
         verdict.check(

@@ -1,5 +1,6 @@
 //! Shared test harnesses.
 
+pub mod agent_process;
 pub mod cli_env;
 pub mod pg;
 pub mod server;
