@@ -1,14 +1,17 @@
 //! The control plane's persistence: one schema on SQLite (default, a file in the data directory,
 //! WAL) or PostgreSQL (`postgres://…`, shared by several replicas), migrations applied at open.
 //!
-//! Concurrency rule: every write runs in a [`WriteTx`], whose first statement bumps the single
-//! revision row. On PostgreSQL (READ COMMITTED) that row lock makes writers take turns, and every
-//! later statement of the transaction sees everything committed before the lock was granted, so a
-//! check-then-insert (availability-zone conflicts, membership) cannot lose an update and never
-//! needs a retry loop; revisions also commit in order, which the watch feed relies on. On SQLite
-//! the same is had with `BEGIN IMMEDIATE` (the database's single writer) plus an in-process mutex
-//! so waiting writers queue on a tokio lock instead of SQLite's sleeping busy handler. Reads run
-//! in their own snapshot and never wait for writers.
+//! Concurrency rule: every write bumps the single revision row first, and writers take turns.
+//! Aggregate changes (create, update, metadata, membership, agent reports) are judged in memory
+//! against the committed snapshot and written in batches by [`batch`]; the other writes (hosts,
+//! operations, leases, events) run in a [`WriteTx`]. On PostgreSQL (READ COMMITTED) the revision
+//! row lock makes writers of every replica take turns, and every later statement of the
+//! transaction sees everything committed before the lock was granted, so a check-then-insert
+//! cannot lose an update and never needs a retry loop; revisions also commit in order, which the
+//! watch feed relies on. On SQLite the same is had with `BEGIN IMMEDIATE` (the database's single
+//! writer) plus an in-process mutex (the writer's turn, shared by batches and `WriteTx`) so
+//! waiting writers queue on a tokio lock instead of SQLite's sleeping busy handler. Reads run in
+//! their own snapshot (or from the in-memory one) and never wait for writers.
 //!
 //! Knows nothing of HTTP: the API layers turn [`StoreError`]s into their wire errors.
 
