@@ -165,8 +165,14 @@ async fn send_loop(control: ControlClient, id: i64, mut rx: watch::Receiver<Snap
             error: None,
             warnings: None,
         };
-        if let Err(e) = control.update_operation(id, &update).await {
-            debug!(operation = id, error = %e, "progress report not delivered");
+        match control.update_operation(id, &update).await {
+            Ok(_) => debug!(
+                operation = id,
+                vms = snapshot.vms.len(),
+                last = snapshot.last,
+                "progress reported"
+            ),
+            Err(e) => debug!(operation = id, error = %e, "progress report not delivered"),
         }
         if snapshot.last {
             return;

@@ -126,6 +126,10 @@ pub struct Agent {
     stale_lease: StaleLease,
     /// When the pool-changing call now settling returned.
     settling_since: Option<std::time::Instant>,
+    /// Since when evacuation plans have left VMs without a destination (cleared by a complete
+    /// plan or a converged pass): the wait for members to come back is over after
+    /// `xapi_outage_grace`, and later retries refuse at once.
+    unplaceable_since: Option<Instant>,
     /// Set after a converged pass of a member that is not its pool's master: what of the
     /// desired state that pass acted on. A change leaving it equal (another member's status
     /// report) needs no XAPI read; the resync clears it.
@@ -213,6 +217,7 @@ impl Agent {
             names: RefNames::default(),
             stale_lease: StaleLease::ThisPool,
             settling_since: None,
+            unplaceable_since: None,
             quiet: None,
             config,
         })
@@ -464,6 +469,7 @@ impl Agent {
 
         if step == Step::Converged {
             self.converged = true;
+            self.unplaceable_since = None;
             self.journal.finish()?;
             let settled = self
                 .report_converged(&desired, &obs, aggregate.as_deref())
@@ -714,12 +720,8 @@ impl Agent {
             }
             Step::Disable => {
                 // Refuse before any side effect if the VMs could not all leave afterwards.
-                let plan = self.plan(session, desired, obs).await?;
-                if !plan.is_complete() {
-                    return Err(StepFailure::Problem(unplaceable_problem(
-                        &self.config.host,
-                        &plan,
-                    )));
+                if self.placeable_plan(session, desired, obs).await?.is_none() {
+                    return Ok(Next::Settle);
                 }
                 let record = &obs.my_host().record;
                 if !record.enabled {
@@ -761,13 +763,9 @@ impl Agent {
         {
             return Ok(Next::Settle);
         }
-        let plan = self.plan(session, desired, obs).await?;
-        if !plan.is_complete() {
-            return Err(StepFailure::Problem(unplaceable_problem(
-                &self.config.host,
-                &plan,
-            )));
-        }
+        let Some(plan) = self.placeable_plan(session, desired, obs).await? else {
+            return Ok(Next::Settle);
+        };
         let home = self.config.host.clone();
         let planned = plan.shutdowns.iter().map(|v| v.name.clone());
         let planned = planned.chain(plan.moves.iter().map(|m| m.vm.clone()));
@@ -887,6 +885,46 @@ impl Agent {
         self.finish_operation(&desired, false, Some(warnings))
             .await?;
         Ok(Next::Now)
+    }
+
+    /// A plan that places every VM; `None` while it does not but members that are not
+    /// destinations now may be soon (a handover or XAPI restart leaves members disabled until
+    /// they resync), for up to `xapi_outage_grace`; after that, and at every retry until a plan
+    /// places every VM, the refusal names the VMs and those members.
+    async fn placeable_plan(
+        &mut self,
+        session: &Session,
+        desired: &Desired,
+        obs: &Observation,
+    ) -> Result<Option<planner::EvacuationPlan>, StepFailure> {
+        let plan = self.plan(session, desired, obs).await?;
+        if plan.is_complete() {
+            self.unplaceable_since = None;
+            return Ok(Some(plan));
+        }
+        let unavailable = unavailable_members(obs);
+        let waited = self
+            .unplaceable_since
+            .get_or_insert_with(Instant::now)
+            .elapsed();
+        if unavailable.is_empty() || waited >= self.config.xapi_outage_grace {
+            return Err(StepFailure::Problem(unplaceable_problem(
+                &self.config.host,
+                &plan,
+                &unavailable,
+            )));
+        }
+        let reason = format!(
+            "{} VM(s) have no destination until {} can take them",
+            plan.unplaceable.len(),
+            unavailable.join(", ")
+        );
+        info!(waited_ms = waited.as_millis() as u64, "{reason}");
+        let aggregate = self.aggregate.clone();
+        self.report_step(aggregate.as_deref(), "waiting", Some(&reason), None)
+            .await
+            .map_err(StepFailure::Other)?;
+        Ok(None)
     }
 
     /// The evacuation plan from fresh facts, with XAPI's own per-VM blockers and the pool
@@ -1441,12 +1479,37 @@ fn names_of(names: &RefNames, params: &[String]) -> Vec<String> {
     params.iter().map(|p| names.name(p)).collect()
 }
 
-fn unplaceable_problem(host: &str, plan: &planner::EvacuationPlan) -> Problem {
+/// The other members that are not migration destinations but not because xenpool put them in
+/// maintenance, each with why: `xs3 (disabled)` (resyncing after a restart, or disabled by an
+/// admin), `xs3 (not live)`.
+fn unavailable_members(obs: &Observation) -> Vec<String> {
+    obs.hosts
+        .iter()
+        .skip(1)
+        .filter(|h| !in_maintenance(h))
+        .filter_map(|h| match (h.live, h.record.enabled) {
+            (false, _) => Some(format!("{} (not live)", h.name)),
+            (true, false) => Some(format!("{} (disabled)", h.name)),
+            (true, true) => None,
+        })
+        .collect()
+}
+
+fn unplaceable_problem(
+    host: &str,
+    plan: &planner::EvacuationPlan,
+    unavailable: &[String],
+) -> Problem {
     let first = &plan.unplaceable[0];
+    let not_destinations = if unavailable.is_empty() {
+        String::new()
+    } else {
+        format!("; not destinations: {}", unavailable.join(", "))
+    };
     Problem {
         code: first.reason.code().to_owned(),
         message: format!(
-            "{} VM(s) cannot leave {host}: {}",
+            "{} VM(s) cannot leave {host}: {}{not_destinations}",
             plan.unplaceable.len(),
             plan.unplaceable
                 .iter()

@@ -104,6 +104,10 @@ async fn kill_and_restart_after_a_report(stack: &mut Stack, id: i64) -> Value {
     let before = stack
         .until("a VM's outcome reported", || async {
             let op = stack.get(&format!("/v1/operations/{id}")).await;
+            assert!(
+                matches!(op["state"].as_str(), Some("pending" | "running")),
+                "the operation ended before the kill: {op}"
+            );
             (!vm_names(&op).is_empty()).then_some(op)
         })
         .await;
@@ -212,6 +216,69 @@ async fn maintenance_evacuates_hands_over_and_brings_vms_home_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn maintenance_evacuates_hands_over_and_brings_vms_home_on_postgres() {
     maintenance_round_trip(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_masters_evacuation_waits_for_the_members_to_resync_after_its_handover() {
+    // A handover restarts every member's XAPI, and a member comes back disabled until it has
+    // resynced (here 800 ms). xs2 alone has room for three of xs1's five VMs: planning before
+    // xs3 is back would refuse the maintenance.
+    let mut options = crowded_master();
+    options.time_scale = 1.0;
+    options.timings = xenpool_mocks::Timings {
+        member_sync: Duration::from_millis(800),
+        ..quick_timings(10)
+    };
+    let stack = Stack::start(Db::Sqlite, options).await;
+    stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
+
+    let op = maintenance(&stack, "xs1", true, false).await;
+    assert_eq!(op["state"], "succeeded", "{op}");
+    assert_eq!(vm_names(&op), ["vm1", "vm2", "vm3", "vm4", "vm5"], "{op}");
+    let farm = stack.farm();
+    assert!(!farm.host("xs1").unwrap().is_master, "handed over");
+    for target in ["xs2", "xs3"] {
+        assert!(
+            farm.vms
+                .iter()
+                .any(|v| v.resident_on.as_deref() == Some(target)),
+            "the plan used {target}: {op}"
+        );
+    }
+    stack.assert_invariants();
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_disabled_by_an_admin_is_named_when_the_vms_do_not_fit_without_it() {
+    let stack = Stack::start(Db::Sqlite, crowded_master()).await;
+    stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
+    let session = crate::e2e_pools::xapi_session(&stack, "xs1").await;
+    let xs3 = session
+        .host_get_by_uuid(&stack.farm().host("xs3").unwrap().uuid)
+        .await
+        .unwrap();
+    session
+        .call_void("host.disable", vec![xs3.as_str().into()])
+        .await
+        .unwrap();
+
+    // The agent waits out the outage grace (1 s here) for xs3 to come back, then refuses.
+    let op = maintenance(&stack, "xs1", true, false).await;
+    assert_eq!(op["state"], "failed", "{op}");
+    assert_eq!(op["error"]["code"], "HOST_NOT_ENOUGH_FREE_MEMORY", "{op}");
+    let message = op["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("not destinations: xs3 (disabled)"),
+        "names the member that would make room: {op}"
+    );
+    assert!(stack.all_vms_on("xs1"), "nothing moved");
+    assert!(
+        stack.farm().host("xs1").unwrap().enabled,
+        "xs1 stays enabled"
+    );
+    stack.assert_invariants();
+    stack.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
