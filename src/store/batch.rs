@@ -121,11 +121,7 @@ impl Draft<'_> {
             ev.message.into(),
             details.into(),
         ];
-        self.exec(
-            "INSERT INTO events (at, revision, actor, kind, aggregate, host, message, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            args,
-        );
+        self.exec(EVENT_SQL, args);
     }
 }
 
@@ -248,6 +244,8 @@ impl Store {
     /// fails, each change is tried again on its own, so one change the database refuses cannot
     /// fail the others.
     async fn write_batch(&self, mut changes: Vec<Box<dyn Change>>) {
+        metrics::counter!("xenpool_store_batches_total").increment(1);
+        metrics::counter!("xenpool_store_batched_changes_total").increment(changes.len() as u64);
         let written = self.write_changes(&mut changes).await;
         if written.is_err() && changes.len() > 1 {
             tracing::warn!(
@@ -344,9 +342,59 @@ impl Store {
         )))
     }
 
-    /// PostgreSQL: the revision bump takes the row lock every replica's writers queue on; a
-    /// snapshot older than the revision before it is reloaded inside the transaction.
+    /// PostgreSQL: first optimistically in one round trip against the snapshot this replica
+    /// holds; if another replica (or a non-aggregate write) moved the revision since, under the
+    /// row lock with the snapshot reloaded.
     async fn write_batch_postgres(&self, changes: &mut [Box<dyn Change>]) -> Result<Written> {
+        if let Some(base) = self.snapshots().at(self.known_revision()) {
+            if let Some(written) = self.write_batch_postgres_at(&base, changes).await? {
+                return Ok(written);
+            }
+            tracing::debug!(
+                revision = base.revision,
+                "the revision moved under this replica; writing under the row lock"
+            );
+        }
+        self.write_batch_postgres_locked(changes).await
+    }
+
+    /// One round trip: the batch judged against `base`, sent as one script (one implicit
+    /// transaction) whose first statement moves the revision from `base`'s to the batch's last
+    /// and fails with `division_by_zero` when the revision is no longer `base`'s, which rolls
+    /// the whole script back. `None` when it did (nothing written).
+    async fn write_batch_postgres_at(
+        &self,
+        base: &Snapshot,
+        changes: &mut [Box<dyn Change>],
+    ) -> Result<Option<Written>> {
+        let now = super::now_micros();
+        let mut state = base.clone();
+        let first_new_id = state.next_aggregate_id;
+        let Batch { stmts, touched } = judge_all(changes, &mut state, now);
+        if stmts.is_empty() {
+            return Ok(Some(None));
+        }
+        let mut script = format!(
+            "WITH moved AS (UPDATE meta SET revision = {} WHERE id = 1 AND revision = {} \
+             RETURNING 1) SELECT 1 / (SELECT count(*)::int FROM moved) AS revision_guard",
+            state.revision, base.revision
+        );
+        append_script(&mut script, &stmts, &state, first_new_id)?;
+        match sqlx::Executor::execute(self.pool(), sqlx::raw_sql(&script)).await {
+            Ok(_) => Ok(Some(Some((state, touched)))),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(DIVISION_BY_ZERO) => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Under the row lock: the revision bump takes the lock every replica's writers queue on;
+    /// a snapshot older than the revision before it is reloaded inside the transaction.
+    async fn write_batch_postgres_locked(
+        &self,
+        changes: &mut [Box<dyn Change>],
+    ) -> Result<Written> {
         let mut tx = self.pool().begin().await?;
         let revision: i64 = sqlx::query_scalar(
             "UPDATE meta SET revision = revision + 1 WHERE id = 1 RETURNING revision",
@@ -365,22 +413,8 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         }
-        // One round trip for the whole batch: the statements as one script (simple query
-        // protocol), their arguments written as literals.
         let mut script = String::new();
-        for s in &stmts {
-            if !script.is_empty() {
-                script.push_str(";\n");
-            }
-            script.push_str(&with_literals(s)?);
-        }
-        if state.next_aggregate_id > first_new_id {
-            // Ids were given explicitly; keep the identity sequence ahead of them.
-            script.push_str(&format!(
-                ";\nSELECT setval(pg_get_serial_sequence('aggregates', 'id'), {})",
-                state.next_aggregate_id - 1
-            ));
-        }
+        append_script(&mut script, &stmts, &state, first_new_id)?;
         if state.revision > revision {
             script.push_str(&format!(
                 ";\nUPDATE meta SET revision = {} WHERE id = 1",
@@ -392,6 +426,78 @@ impl Store {
         tx.commit().await?;
         Ok(Some((state, touched)))
     }
+}
+
+/// The statement [`Draft::event`] adds.
+const EVENT_SQL: &str =
+    "INSERT INTO events (at, revision, actor, kind, aggregate, host, message, details) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// SQLSTATE of `division_by_zero`, the optimistic batch's revision guard.
+const DIVISION_BY_ZERO: &str = "22012";
+
+/// Appends `stmts` to `script` as one simple-query script (statements separated by `;`,
+/// arguments written as literals), and, when the batch gave aggregates explicit ids (from
+/// `first_new_id` on), the statement keeping the identity sequence ahead of them.
+///
+/// PostgreSQL parses and plans every statement of a script, which is most of a batch's cost,
+/// so the script has as few as the batch allows: the events (append-only, referenced by
+/// nothing the batch writes) go last, and consecutive plain single-row `INSERT`s into one table
+/// become one multi-row `INSERT`, which inserts the same rows in the same order.
+fn append_script(
+    script: &mut String,
+    stmts: &[Stmt],
+    state: &Snapshot,
+    first_new_id: i64,
+) -> Result<()> {
+    let (events, others): (Vec<&Stmt>, Vec<&Stmt>) = stmts.iter().partition(|s| s.sql == EVENT_SQL);
+    let mut open: Option<&str> = None;
+    for s in others.into_iter().chain(events) {
+        match insert_values(s.sql) {
+            Some((head, row)) if open == Some(head) => {
+                script.push_str(", ");
+                script.push_str(&with_literals(row, &s.args)?);
+            }
+            Some((head, row)) => {
+                next_statement(script);
+                script.push_str(head);
+                script.push_str(" VALUES ");
+                script.push_str(&with_literals(row, &s.args)?);
+                open = Some(head);
+            }
+            None => {
+                next_statement(script);
+                script.push_str(&with_literals(s.sql, &s.args)?);
+                open = None;
+            }
+        }
+    }
+    if state.next_aggregate_id > first_new_id {
+        script.push_str(&format!(
+            ";\nSELECT setval(pg_get_serial_sequence('aggregates', 'id'), {})",
+            state.next_aggregate_id - 1
+        ));
+    }
+    Ok(())
+}
+
+fn next_statement(script: &mut String) {
+    if !script.is_empty() {
+        script.push_str(";\n");
+    }
+}
+
+/// A plain single-row insert split into `INSERT INTO t (cols)` and its `(values)`; `None` for
+/// anything else (upserts, `RETURNING`, other statements), which is never merged.
+fn insert_values(sql: &str) -> Option<(&str, &str)> {
+    let (head, row) = sql.split_once(" VALUES ")?;
+    let plain = head.starts_with("INSERT INTO ")
+        && row.starts_with('(')
+        && row.ends_with(')')
+        && !row.contains(" ON CONFLICT ")
+        && !row.contains(" RETURNING ")
+        && !row.contains(" VALUES ");
+    plain.then_some((head, row))
 }
 
 /// Judges `changes` in order against `state` (at the revision before the batch); each change
@@ -436,9 +542,9 @@ fn nul_refused() -> StoreError {
 /// strings (`E'…'`, backslashes and quotes doubled), which read the same whatever
 /// `standard_conforming_strings` is; negative numbers in parentheses, so no operator or comment
 /// can form with the SQL around them. NUL is refused (see [`refuse_nul`]).
-fn with_literals(s: &Stmt) -> Result<String> {
-    let mut out = String::with_capacity(s.sql.len() + 32);
-    let mut chars = s.sql.char_indices().peekable();
+fn with_literals(sql: &str, args: &[Arg]) -> Result<String> {
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut chars = sql.char_indices().peekable();
     while let Some((_, c)) = chars.next() {
         if c != '$' {
             out.push(c);
@@ -449,12 +555,9 @@ fn with_literals(s: &Stmt) -> Result<String> {
             n = n * 10 + d.to_digit(10).unwrap_or(0) as usize;
             chars.next();
         }
-        let arg = n
-            .checked_sub(1)
-            .and_then(|i| s.args.get(i))
-            .ok_or_else(|| {
-                StoreError::WriteFailed(format!("statement has no argument ${n}: {}", s.sql))
-            })?;
+        let arg = n.checked_sub(1).and_then(|i| args.get(i)).ok_or_else(|| {
+            StoreError::WriteFailed(format!("statement has no argument ${n}: {sql}"))
+        })?;
         match arg {
             Arg::Int(v) if *v < 0 => out.push_str(&format!("({v})")),
             Arg::Int(v) => out.push_str(&v.to_string()),
@@ -482,7 +585,10 @@ mod tests {
     fn literals_replace_every_placeholder_by_number() {
         let args = (1..=11).map(Arg::Int).collect();
         let s = stmt("SELECT $1, $11, $10, $1", args);
-        assert_eq!(with_literals(&s).unwrap(), "SELECT 1, 11, 10, 1");
+        assert_eq!(
+            with_literals(s.sql, &s.args).unwrap(),
+            "SELECT 1, 11, 10, 1"
+        );
     }
 
     #[test]
@@ -496,8 +602,48 @@ mod tests {
             ],
         );
         assert_eq!(
-            with_literals(&s).unwrap(),
+            with_literals(s.sql, &s.args).unwrap(),
             r"INSERT INTO t VALUES (E'it''s a \\'' trap; DROP TABLE t; --', NULL, (-5))"
+        );
+    }
+
+    #[test]
+    fn a_script_merges_consecutive_plain_inserts_and_sends_the_events_last() {
+        let agg = "INSERT INTO aggregates (id, name) VALUES ($1, $2)";
+        let upsert = "INSERT INTO aggregate_metadata (aggregate_id, key) VALUES ($1, $2) \
+                      ON CONFLICT (aggregate_id, key) DO NOTHING";
+        let event = |n: i64| {
+            let mut args: Vec<Arg> = (0..8).map(|_| Arg::NullText).collect();
+            args[0] = Arg::Int(n);
+            stmt(EVENT_SQL, args)
+        };
+        let stmts = vec![
+            stmt(agg, vec![Arg::Int(1), "a".into()]),
+            event(1),
+            stmt(agg, vec![Arg::Int(2), "b".into()]),
+            event(2),
+            stmt(upsert, vec![Arg::Int(1), "k".into()]),
+            stmt(upsert, vec![Arg::Int(2), "k".into()]),
+            stmt(agg, vec![Arg::Int(3), "c".into()]),
+            event(3),
+        ];
+        let mut script = String::new();
+        let state = Snapshot::default();
+        append_script(&mut script, &stmts, &state, state.next_aggregate_id).unwrap();
+        let lines: Vec<&str> = script.split(";\n").collect();
+        let nulls = "NULL, NULL, NULL, NULL, NULL, NULL, NULL";
+        assert_eq!(
+            lines,
+            [
+                "INSERT INTO aggregates (id, name) VALUES (1, E'a'), (2, E'b')".to_owned(),
+                "INSERT INTO aggregate_metadata (aggregate_id, key) VALUES (1, E'k') ON CONFLICT (aggregate_id, key) DO NOTHING".to_owned(),
+                "INSERT INTO aggregate_metadata (aggregate_id, key) VALUES (2, E'k') ON CONFLICT (aggregate_id, key) DO NOTHING".to_owned(),
+                "INSERT INTO aggregates (id, name) VALUES (3, E'c')".to_owned(),
+                format!(
+                    "INSERT INTO events (at, revision, actor, kind, aggregate, host, message, details) \
+                     VALUES (1, {nulls}), (2, {nulls}), (3, {nulls})"
+                ),
+            ]
         );
     }
 
@@ -505,12 +651,12 @@ mod tests {
     fn nul_and_missing_arguments_are_refused() {
         let nul = stmt("SELECT $1", vec![Arg::Text("a\0b".into())]);
         assert!(matches!(
-            with_literals(&nul),
+            with_literals(nul.sql, &nul.args),
             Err(StoreError::Invalid { .. })
         ));
         let missing = stmt("SELECT $2", vec![Arg::Int(1)]);
         assert!(matches!(
-            with_literals(&missing),
+            with_literals(missing.sql, &missing.args),
             Err(StoreError::WriteFailed(_))
         ));
     }

@@ -288,3 +288,56 @@ both!(
         store.close().await;
     }
 );
+
+/// Two stores on one PostgreSQL database, as two `serve` replicas: each writes first in one
+/// round trip against the snapshot it holds; a snapshot the other replica made stale must be
+/// noticed (nothing written from it), reloaded under the row lock, and judged again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_writing_from_a_stale_snapshot_judges_again_and_loses_nothing() {
+    use std::collections::BTreeMap;
+    use xenpool::store::{AggRef, StoreError, ZoneRules};
+    let url = crate::support::pg::fresh_database().await;
+    let sync = xenpool::store::SqliteSync::Normal;
+    let a = xenpool::store::Store::open(&url, 4, sync).await.unwrap();
+    let b = xenpool::store::Store::open(&url, 4, sync).await.unwrap();
+    let none = BTreeMap::new();
+    let first = AggRef::Name("first".into());
+    let set = |k: &str| BTreeMap::from([(k.to_owned(), Some("v".to_owned()))]);
+
+    a.create_aggregate("a", "first", None, &none).await.unwrap();
+    a.update_metadata("a", &first, &set("from-a"), ZoneRules::Native)
+        .await
+        .unwrap();
+    // B writes; A's snapshot and known revision are now behind the database.
+    b.create_aggregate("b", "second", None, &none)
+        .await
+        .unwrap();
+    b.update_metadata("b", &first, &set("from-b"), ZoneRules::Native)
+        .await
+        .unwrap();
+
+    match a.create_aggregate("a", "second", None, &none).await {
+        Err(StoreError::AggregateNameExists(n)) => assert_eq!(n, "second"),
+        other => panic!("B's aggregate must be seen: {other:?}"),
+    }
+    let third = a.create_aggregate("a", "third", None, &none).await.unwrap();
+    let again = a
+        .update_metadata("a", &first, &set("again-a"), ZoneRules::Native)
+        .await
+        .unwrap();
+    let keys: Vec<&str> = again.metadata.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["again-a", "from-a", "from-b"], "no update lost");
+
+    for store in [&a, &b] {
+        store.refresh_revision().await.unwrap();
+        let listed = store.list_aggregates().await.unwrap();
+        let names: Vec<&str> = listed.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["first", "second", "third"]);
+        let mut ids: Vec<i64> = listed.iter().map(|x| x.id).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 3, "distinct ids: {ids:?}");
+        assert_eq!(listed[2].id, third.id);
+    }
+    a.close().await;
+    b.close().await;
+}
