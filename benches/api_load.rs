@@ -74,6 +74,11 @@ struct Phase {
     wall: Duration,
     /// CPU time the whole process (server and clients) used during the phase.
     cpu: Duration,
+    /// CPU time the PostgreSQL server processes used during the phase (zero on SQLite, which
+    /// runs inside this process).
+    db_cpu: Duration,
+    /// Group commits of aggregate writes during the phase, and the changes they wrote.
+    commits: (u64, u64),
     errors: usize,
 }
 
@@ -89,6 +94,35 @@ fn process_cpu() -> Duration {
         Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
     };
     tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// CPU time (user + system) every `postgres` process on this machine has used so far, from
+/// `/proc/PID/stat` (the bench's throwaway cluster is the only one CI and the dev box run).
+fn postgres_cpu() -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let mut total = 0u64;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid … utime(14) stime(15): comm may hold spaces, so split after ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.ends_with("(postgres") {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        total += field(11) + field(12);
+    }
+    Duration::from_micros(total * 1_000_000 / ticks)
 }
 
 impl Phase {
@@ -111,6 +145,9 @@ impl Phase {
         self.latencies.extend(other.latencies);
         self.wall += other.wall;
         self.cpu += other.cpu;
+        self.db_cpu += other.db_cpu;
+        self.commits.0 += other.commits.0;
+        self.commits.1 += other.commits.1;
         self.errors += other.errors;
     }
 
@@ -119,9 +156,40 @@ impl Phase {
         self.cpu.as_secs_f64() * 1e6 / self.latencies.len().max(1) as f64
     }
 
+    /// Aggregate writes per group commit ("-" for a phase that wrote none).
+    fn changes_per_commit(&self) -> String {
+        match self.commits {
+            (0, _) => "-".into(),
+            (n, changes) => format!("{:.1}", changes as f64 / n as f64),
+        }
+    }
+
+    /// PostgreSQL's CPU microseconds per request.
+    fn db_cpu_per_request(&self) -> f64 {
+        self.db_cpu.as_secs_f64() * 1e6 / self.latencies.len().max(1) as f64
+    }
+
     fn rps(&self) -> f64 {
         self.latencies.len() as f64 / self.wall.as_secs_f64()
     }
+}
+
+/// The store's group-commit counters from the server's `/metrics`: (batches, changes).
+async fn commit_counters(http: &reqwest::Client, base: &str) -> (u64, u64) {
+    let root = base.trim_end_matches("/v2.1");
+    let text = match http.get(format!("{root}/metrics")).send().await {
+        Ok(resp) => resp.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let counter = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0) as u64
+    };
+    (
+        counter("xenpool_store_batches_total "),
+        counter("xenpool_store_batched_changes_total "),
+    )
 }
 
 /// One request to send: method, path, body.
@@ -167,7 +235,8 @@ async fn run_phase(
         })
         .collect();
     let queue = Arc::new(Mutex::new(prepared.into_iter()));
-    let cpu_before = process_cpu();
+    let commits_before = commit_counters(&clients[0], base).await;
+    let (cpu_before, db_cpu_before) = (process_cpu(), postgres_cpu());
     let started = Instant::now();
     let deadline = started + PHASE_DEADLINE;
     let mut workers = Vec::new();
@@ -210,6 +279,8 @@ async fn run_phase(
         latencies: Vec::new(),
         wall: Duration::ZERO,
         cpu: Duration::ZERO,
+        db_cpu: Duration::ZERO,
+        commits: (0, 0),
         errors: 0,
     };
     for w in workers {
@@ -219,6 +290,12 @@ async fn run_phase(
     }
     phase.wall = started.elapsed();
     phase.cpu = process_cpu().saturating_sub(cpu_before);
+    phase.db_cpu = postgres_cpu().saturating_sub(db_cpu_before);
+    let commits_after = commit_counters(&clients[0], base).await;
+    phase.commits = (
+        commits_after.0.saturating_sub(commits_before.0),
+        commits_after.1.saturating_sub(commits_before.1),
+    );
     phase
 }
 
@@ -362,7 +439,7 @@ fn report(backend: &str, phases: &[Phase], strict_latency: bool) -> Vec<String> 
     let mut missed = Vec::new();
     println!("\n== {backend}: {AGGREGATES} aggregates × {HOSTS_PER_AGGREGATE} hosts × {METADATA_KEYS} metadata keys, {CLIENTS} concurrent clients, Nova surface ==");
     println!(
-        "{:<13}{:>7}{:>7}{:>10}{:>10}{:>11}{:>12} | {:>13}{:>13}{:>11} | {:>15}{:>15}",
+        "{:<13}{:>7}{:>7}{:>10}{:>10}{:>11}{:>12}{:>12}{:>11} | {:>13}{:>13}{:>11} | {:>15}{:>15}",
         "op",
         "n",
         "errors",
@@ -370,6 +447,8 @@ fn report(backend: &str, phases: &[Phase], strict_latency: bool) -> Vec<String> 
         "p99 ms",
         "req/s",
         "CPU µs/req",
+        "DB µs/req",
+        "per commit",
         "Nova median",
         "Nova p99",
         "Nova req/s",
@@ -389,7 +468,7 @@ fn report(backend: &str, phases: &[Phase], strict_latency: bool) -> Vec<String> 
             .map(|(_, hi)| format!("{:.2}×", rps / hi))
             .unwrap_or_else(|| "n/a".into());
         println!(
-            "{:<13}{:>7}{:>7}{:>10.3}{:>10.3}{:>11.0}{:>12.0} | {:>13}{:>13}{:>11} | {:>15}{:>15}",
+            "{:<13}{:>7}{:>7}{:>10.3}{:>10.3}{:>11.0}{:>12.0}{:>12.0}{:>11} | {:>13}{:>13}{:>11} | {:>15}{:>15}",
             p.op,
             p.latencies.len(),
             p.errors,
@@ -397,6 +476,8 @@ fn report(backend: &str, phases: &[Phase], strict_latency: bool) -> Vec<String> 
             p99,
             rps,
             p.cpu_per_request(),
+            p.db_cpu_per_request(),
+            p.changes_per_commit(),
             range(n.median_ms),
             range(n.p99_ms),
             range(n.rps),
