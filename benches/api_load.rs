@@ -8,7 +8,8 @@
 //! median < 2 ms and list p99 < 5 ms on SQLite; ≥ 50× Nova's throughput on every row).
 //! The clients keep their connections open from before the first phase, and the workload runs
 //! `ROUNDS` times on the same server (removing its aggregates after each round, unmeasured),
-//! so each figure pools several hundred requests rather than a 12 ms burst. Every loop is bounded in count and in time (`PHASE_DEADLINE`). `XENPOOL_BENCH_DB=sqlite`
+//! so each figure pools thousands of requests rather than a 40 ms burst. Every loop is bounded
+//! in count and in time (`PHASE_DEADLINE`). `XENPOOL_BENCH_DB=sqlite`
 //! or `=postgres` runs one backend only.
 
 #[path = "../tests/it/support/pg.rs"]
