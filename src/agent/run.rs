@@ -126,8 +126,9 @@ pub struct Agent {
     stale_lease: StaleLease,
     /// When the pool-changing call now settling returned.
     settling_since: Option<std::time::Instant>,
-    /// Since when evacuation plans have left VMs without a destination (cleared by a complete
-    /// plan or a converged pass): the wait for members to come back is over after
+    /// Since when evacuation plans have left VMs without a destination while some member was
+    /// not a destination (cleared by a complete plan, a refusal with every member available,
+    /// or a converged pass): the wait for members to come back is over after
     /// `xapi_outage_grace`, and later retries refuse at once.
     unplaceable_since: Option<Instant>,
     /// Set after a converged pass of a member that is not its pool's master: what of the
@@ -903,16 +904,20 @@ impl Agent {
             return Ok(Some(plan));
         }
         let unavailable = unavailable_members(obs);
+        let refuse = |unavailable: &[String]| {
+            StepFailure::Problem(unplaceable_problem(&self.config.host, &plan, unavailable))
+        };
+        if unavailable.is_empty() {
+            // Nothing to wait for: the refusal stands until the facts change.
+            self.unplaceable_since = None;
+            return Err(refuse(&unavailable));
+        }
         let waited = self
             .unplaceable_since
             .get_or_insert_with(Instant::now)
             .elapsed();
-        if unavailable.is_empty() || waited >= self.config.xapi_outage_grace {
-            return Err(StepFailure::Problem(unplaceable_problem(
-                &self.config.host,
-                &plan,
-                &unavailable,
-            )));
+        if waited >= self.config.xapi_outage_grace {
+            return Err(refuse(&unavailable));
         }
         let reason = format!(
             "{} VM(s) have no destination until {} can take them",
