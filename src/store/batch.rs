@@ -229,6 +229,9 @@ impl Store {
         let store = self.clone();
         tokio::spawn(async move {
             let turn = store.inner.writer.clone().lock_owned().await;
+            // Requests already being handled on the other worker get one scheduling round to
+            // queue their changes, so they share this commit instead of each paying for one.
+            tokio::task::yield_now().await;
             let changes = store.inner.queue.take();
             if !changes.is_empty() {
                 store.write_batch(changes).await;
