@@ -203,6 +203,13 @@ impl Queue {
             .push(c);
     }
 
+    fn is_empty(&self) -> bool {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
     fn take(&self) -> Vec<Box<dyn Change>> {
         let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
         let n = w.len().min(MAX_BATCH);
@@ -229,11 +236,12 @@ impl Store {
         let store = self.clone();
         tokio::spawn(async move {
             let turn = store.inner.writer.clone().lock_owned().await;
-            // Requests already being handled on the other worker get one scheduling round to
-            // queue their changes, so they share this commit instead of each paying for one.
-            tokio::task::yield_now().await;
-            let changes = store.inner.queue.take();
-            if !changes.is_empty() {
+            // An earlier batch may have taken this change already: then there is nothing to do.
+            if !store.inner.queue.is_empty() {
+                // Other ready tasks (requests about to queue their changes) get one scheduling
+                // round, so they share this commit instead of each paying for one.
+                tokio::task::yield_now().await;
+                let changes = store.inner.queue.take();
                 store.write_batch(changes).await;
             }
             drop(turn);
@@ -364,7 +372,9 @@ impl Store {
     /// One round trip: the batch judged against `base`, sent as one script (one implicit
     /// transaction) whose first statement moves the revision from `base`'s to the batch's last
     /// and fails with `division_by_zero` when the revision is no longer `base`'s, which rolls
-    /// the whole script back. `None` when it did (nothing written).
+    /// the whole script back. `None` when it did (nothing written), and when the batch writes
+    /// nothing: its refusals must be judged against the current state, which only the locked
+    /// path knows (`base` may lag another replica's commit).
     async fn write_batch_postgres_at(
         &self,
         base: &Snapshot,
@@ -375,7 +385,7 @@ impl Store {
         let first_new_id = state.next_aggregate_id;
         let Batch { stmts, touched } = judge_all(changes, &mut state, now);
         if stmts.is_empty() {
-            return Ok(Some(None));
+            return Ok(None);
         }
         let mut script = format!(
             "WITH moved AS (UPDATE meta SET revision = {} WHERE id = 1 AND revision = {} \
@@ -406,14 +416,19 @@ impl Store {
         .await?;
         // After the lock: no earlier commit can carry a later time.
         let now = super::now_micros();
-        let mut state = match self.snapshots().at(revision - 1) {
-            Some(s) => Snapshot::clone(&s),
-            None => Snapshot::load(&mut tx, Backend::Postgres, revision - 1).await?,
+        let base = match self.snapshots().at(revision - 1) {
+            Some(s) => s,
+            None => Arc::new(Snapshot::load(&mut tx, Backend::Postgres, revision - 1).await?),
         };
+        let mut state = Snapshot::clone(&base);
         let first_new_id = state.next_aggregate_id;
         let Batch { stmts, touched } = judge_all(changes, &mut state, now);
         if stmts.is_empty() {
             tx.rollback().await?;
+            // The database is at `revision - 1` and `base` is its state: later batches start
+            // from it instead of finding the revision moved again.
+            self.publish(revision - 1);
+            self.snapshots().offer(base);
             return Ok(None);
         }
         let mut script = String::new();

@@ -328,15 +328,28 @@ async fn a_replica_writing_from_a_stale_snapshot_judges_again_and_loses_nothing(
     let keys: Vec<&str> = again.metadata.keys().map(String::as_str).collect();
     assert_eq!(keys, ["again-a", "from-a", "from-b"], "no update lost");
 
+    // Refusals are judged against the current state too: what B just created exists for A,
+    // and a name B just freed is free for A.
+    b.create_aggregate("b", "late", None, &none).await.unwrap();
+    let late = AggRef::Name("late".into());
+    a.update_metadata("a", &late, &set("on-late"), ZoneRules::Native)
+        .await
+        .expect("B's new aggregate is found by A");
+    b.delete_aggregate("b", &AggRef::Id(third.id))
+        .await
+        .unwrap();
+    let third = a
+        .create_aggregate("a", "third", None, &none)
+        .await
+        .expect("the name B freed is free for A");
+
     for store in [&a, &b] {
         store.refresh_revision().await.unwrap();
         let listed = store.list_aggregates().await.unwrap();
         let names: Vec<&str> = listed.iter().map(|x| x.name.as_str()).collect();
-        assert_eq!(names, ["first", "second", "third"]);
-        let mut ids: Vec<i64> = listed.iter().map(|x| x.id).collect();
-        ids.dedup();
-        assert_eq!(ids.len(), 3, "distinct ids: {ids:?}");
-        assert_eq!(listed[2].id, third.id);
+        assert_eq!(names, ["first", "second", "late", "third"]);
+        assert_eq!(listed[3].id, third.id);
+        assert!(listed[2].metadata.contains_key("on-late"));
     }
     a.close().await;
     b.close().await;
