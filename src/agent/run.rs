@@ -494,12 +494,27 @@ impl Agent {
             return Ok(Next::Retry(self.retry.next()));
         }
         if let Step::Blocked(problem) = &step {
-            warn!(code = %problem.code, "{problem}");
-            self.report_step(aggregate.as_deref(), "error", None, Some(problem))
-                .await?;
-            self.fail_operation(&desired, problem).await?;
-            return Ok(Next::Retry(self.retry.next()));
+            return self.refused(&desired, aggregate.as_deref(), problem).await;
         }
+        // A step that moves VMs away is planned before any step bookkeeping: a wait for a
+        // migration in flight or for members to come back repeats only the reads.
+        let plan = match &step {
+            Step::Disable | Step::Evacuate { .. } => {
+                if matches!(step, Step::Evacuate { .. }) && migration_in_flight(&obs) {
+                    // Finished first (e.g. started before a restart); planned from where it lands.
+                    return Ok(Next::Settle);
+                }
+                match self.placeable_plan(&session, &desired, &obs).await {
+                    Ok(Some(plan)) => Some(plan),
+                    Ok(None) => return Ok(Next::Settle),
+                    Err(StepFailure::Problem(problem)) => {
+                        return self.refused(&desired, aggregate.as_deref(), &problem).await
+                    }
+                    Err(StepFailure::Other(e)) => return Err(e),
+                }
+            }
+            _ => None,
+        };
 
         let lease = lease_name(&step, aggregate.as_deref(), &obs);
         if let Some(name) = &lease {
@@ -540,7 +555,7 @@ impl Agent {
                 .event("agent.step", event_aggregate.as_deref(), &message, details)
                 .await;
         });
-        let outcome = self.execute(&step, &session, &desired, &obs).await;
+        let outcome = self.execute(&step, plan, &session, &desired, &obs).await;
         let label = match &outcome {
             Ok(_) => "ok",
             Err(StepFailure::Problem(_)) => "refused",
@@ -571,14 +586,25 @@ impl Agent {
                 Ok(next)
             }
             Err(StepFailure::Problem(problem)) => {
-                warn!(code = %problem.code, "{problem}");
-                self.report_step(aggregate.as_deref(), "error", None, Some(&problem))
-                    .await?;
-                self.fail_operation(&desired, &problem).await?;
-                Ok(Next::Retry(self.retry.next()))
+                self.refused(&desired, aggregate.as_deref(), &problem).await
             }
             Err(StepFailure::Other(e)) => Err(e),
         }
+    }
+
+    /// Reports a refused step (or a blocked one) and fails the host's operation; retried after
+    /// the backoff.
+    async fn refused(
+        &mut self,
+        desired: &Desired,
+        aggregate: Option<&str>,
+        problem: &Problem,
+    ) -> Result<Next, AgentError> {
+        warn!(code = %problem.code, "{problem}");
+        self.report_step(aggregate, "error", None, Some(problem))
+            .await?;
+        self.fail_operation(desired, problem).await?;
+        Ok(Next::Retry(self.retry.next()))
     }
 
     /// Releases a lease this host may hold from an interrupted step; one held by another host
@@ -599,9 +625,11 @@ impl Agent {
         }
     }
 
+    /// Carries out `step`; `plan` is the placing plan of a step that moves VMs away.
     async fn execute(
         &mut self,
         step: &Step,
+        plan: Option<planner::EvacuationPlan>,
         session: &Session,
         desired: &Desired,
         obs: &Observation,
@@ -700,10 +728,13 @@ impl Agent {
                 self.settling_since = Some(std::time::Instant::now());
                 Ok(Next::Settle)
             }
-            Step::Evacuate { for_departure } => {
-                self.evacuate(session, desired, obs, for_departure.is_none())
-                    .await
-            }
+            Step::Evacuate { for_departure } => match plan {
+                Some(plan) => {
+                    self.evacuate(session, desired, obs, plan, for_departure.is_none())
+                        .await
+                }
+                None => Ok(Next::Now),
+            },
             Step::Eject { departure } => {
                 session.pool_eject(&me).await.map_err(xapi)?;
                 info!(
@@ -720,9 +751,10 @@ impl Agent {
                 Ok(Next::Settle)
             }
             Step::Disable => {
-                // Refuse before any side effect if the VMs could not all leave afterwards.
-                if self.placeable_plan(session, desired, obs).await?.is_none() {
-                    return Ok(Next::Settle);
+                // Refused (in `pass`) before any side effect unless the VMs can all leave
+                // afterwards.
+                if plan.is_none() {
+                    return Ok(Next::Now);
                 }
                 let record = &obs.my_host().record;
                 if !record.enabled {
@@ -754,19 +786,9 @@ impl Agent {
         session: &Session,
         desired: &Desired,
         obs: &Observation,
+        plan: planner::EvacuationPlan,
         for_maintenance: bool,
     ) -> Result<Next, StepFailure> {
-        // A migration still in flight (e.g. started before this agent was restarted) finishes
-        // first; its VM is planned from where it lands.
-        if obs
-            .my_running_vms()
-            .any(|(_, v)| !v.current_operations.is_empty())
-        {
-            return Ok(Next::Settle);
-        }
-        let Some(plan) = self.placeable_plan(session, desired, obs).await? else {
-            return Ok(Next::Settle);
-        };
         let home = self.config.host.clone();
         let planned = plan.shutdowns.iter().map(|v| v.name.clone());
         let planned = planned.chain(plan.moves.iter().map(|m| m.vm.clone()));
@@ -888,10 +910,11 @@ impl Agent {
         Ok(Next::Now)
     }
 
-    /// A plan that places every VM; `None` while it does not but members that are not
-    /// destinations now may be soon (a handover or XAPI restart leaves members disabled until
-    /// they resync), for up to `xapi_outage_grace`; after that, and at every retry until a plan
-    /// places every VM, the refusal names the VMs and those members.
+    /// A plan that places every VM; `None` while it does not for want of room but members that
+    /// are not destinations now may be soon (a handover or XAPI restart leaves members disabled
+    /// until they resync), for up to `xapi_outage_grace` counted from the first such plan
+    /// (whatever the passes in between did); after that, and at every retry until a plan places
+    /// every VM, the refusal names the VMs and those members.
     async fn placeable_plan(
         &mut self,
         session: &Session,
@@ -907,11 +930,20 @@ impl Agent {
         let refuse = |unavailable: &[String]| {
             StepFailure::Problem(unplaceable_problem(&self.config.host, &plan, unavailable))
         };
-        if unavailable.is_empty() {
+        // Only room can come back with a member; a VM XAPI or its policy holds cannot move.
+        let for_want_of_room = plan.unplaceable.iter().all(|u| {
+            matches!(
+                u.reason,
+                planner::UnplaceableReason::NoHostsAvailable
+                    | planner::UnplaceableReason::NotEnoughMemory { .. }
+            )
+        });
+        if unavailable.is_empty() || !for_want_of_room {
             // Nothing to wait for: the refusal stands until the facts change.
             self.unplaceable_since = None;
             return Err(refuse(&unavailable));
         }
+        let started = self.unplaceable_since.is_none();
         let waited = self
             .unplaceable_since
             .get_or_insert_with(Instant::now)
@@ -924,7 +956,12 @@ impl Agent {
             plan.unplaceable.len(),
             unavailable.join(", ")
         );
-        info!(waited_ms = waited.as_millis() as u64, "{reason}");
+        if started {
+            info!(
+                "{reason}; waiting up to {:?}",
+                self.config.xapi_outage_grace
+            );
+        }
         let aggregate = self.aggregate.clone();
         self.report_step(aggregate.as_deref(), "waiting", Some(&reason), None)
             .await
@@ -1482,6 +1519,12 @@ fn failure_problem(e: &AgentError, config: &AgentConfig, names: &RefNames) -> Op
 
 fn names_of(names: &RefNames, params: &[String]) -> Vec<String> {
     params.iter().map(|p| names.name(p)).collect()
+}
+
+/// Whether a VM on this host is migrating (or otherwise busy) right now.
+fn migration_in_flight(obs: &Observation) -> bool {
+    obs.my_running_vms()
+        .any(|(_, v)| !v.current_operations.is_empty())
 }
 
 /// The other members that are not migration destinations but not because xenpool put them in

@@ -221,12 +221,12 @@ async fn maintenance_evacuates_hands_over_and_brings_vms_home_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_masters_evacuation_waits_for_the_members_to_resync_after_its_handover() {
     // A handover restarts every member's XAPI, and a member comes back disabled until it has
-    // resynced (here 800 ms). xs2 alone has room for three of xs1's five VMs: planning before
-    // xs3 is back would refuse the maintenance.
+    // resynced (here 400 ms, within the 1 s outage grace these tests give agents). xs2 alone
+    // has room for three of xs1's five VMs: planning before xs3 is back would refuse.
     let mut options = crowded_master();
     options.time_scale = 1.0;
     options.timings = xenpool_mocks::Timings {
-        member_sync: Duration::from_millis(800),
+        member_sync: Duration::from_millis(400),
         ..quick_timings(10)
     };
     let stack = Stack::start(Db::Sqlite, options).await;
@@ -264,8 +264,14 @@ async fn a_member_disabled_by_an_admin_is_named_when_the_vms_do_not_fit_without_
         .unwrap();
 
     // The agent waits out the outage grace (1 s here) for xs3 to come back, then refuses.
+    let asked = std::time::Instant::now();
     let op = maintenance(&stack, "xs1", true, false).await;
     assert_eq!(op["state"], "failed", "{op}");
+    assert!(
+        asked.elapsed() >= Duration::from_secs(1),
+        "refused only after the grace: {:?}",
+        asked.elapsed()
+    );
     assert_eq!(op["error"]["code"], "HOST_NOT_ENOUGH_FREE_MEMORY", "{op}");
     let message = op["error"]["message"].as_str().unwrap();
     assert!(
