@@ -78,16 +78,7 @@ async fn an_agent_killed_during_its_join_resumes_after_a_restart() {
     stack.create_pool("pool1", json!({})).await;
     stack.add_host("pool1", "xs1").await;
     stack.add_host("pool1", "xs2").await;
-    stack
-        .until("xs2's pool.join under way", || async {
-            let calls = stack
-                .farm()
-                .calls
-                .get("xs2")
-                .and_then(|m| m.get("pool.join").copied());
-            calls.is_some_and(|n| n > 0).then_some(())
-        })
-        .await;
+    stack.until_called(Some("xs2"), "pool.join").await;
     stack.demo.kill_agent("xs2");
     assert!(!stack.demo.agent_running("xs2"));
     stack.demo.start_agent("xs2").expect("agent restarts");

@@ -76,18 +76,6 @@ fn quick_timings(migrate_ms: u64) -> xenpool_mocks::Timings {
     }
 }
 
-/// How many `VM.pool_migrate` calls (sync or async) the farm has received.
-fn migrate_calls(stack: &Stack) -> u64 {
-    stack
-        .farm()
-        .calls
-        .values()
-        .flat_map(|m| m.iter())
-        .filter(|(k, _)| k.contains("pool_migrate"))
-        .map(|(_, n)| n)
-        .sum()
-}
-
 /// A pool of xs1 (master, five 1 GiB VMs), xs2 and xs3 where a migration takes 500 ms per GiB.
 async fn slow_crowded_pool() -> Stack {
     let mut options = crowded_master();
@@ -366,7 +354,7 @@ async fn each_vms_outcome_shows_while_the_next_migration_is_held() {
 
     // While the first migration runs, hold the next VM.pool_migrate call for 3 s.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while migrate_calls(&stack) == 0 {
+    while stack.calls(None, "VM.pool_migrate") == 0 {
         assert!(std::time::Instant::now() < deadline, "no migration started");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

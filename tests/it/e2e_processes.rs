@@ -67,16 +67,7 @@ async fn a_sigkilled_agent_process_resumes_its_join_when_started_again() {
     stack.create_pool("pool1", json!({})).await;
     stack.add_host("pool1", "xs1").await;
     stack.add_host("pool1", "xs2").await;
-    stack
-        .until("xs2's pool.join under way", || async {
-            let calls = stack
-                .farm()
-                .calls
-                .get("xs2")
-                .and_then(|m| m.get("pool.join").copied());
-            calls.is_some_and(|n| n > 0).then_some(())
-        })
-        .await;
+    stack.until_called(Some("xs2"), "pool.join").await;
     let joiner = xs2.take().expect("running");
     assert!(
         std::path::Path::new(&format!("/proc/{}", joiner.pid())).exists(),

@@ -496,19 +496,6 @@ async fn a_vm_that_cannot_come_home_is_a_warning_naming_it_and_xapis_code() {
     stack.shutdown().await;
 }
 
-/// Calls of `method` (and its `Async.` form) the farm answered, over every host.
-fn calls(stack: &Stack, method: &str) -> u64 {
-    let asynced = format!("Async.{method}");
-    stack
-        .farm()
-        .calls
-        .values()
-        .flat_map(|m| m.iter())
-        .filter(|(k, _)| **k == method || **k == asynced)
-        .map(|(_, n)| *n)
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_killed_during_its_eject_resumes_after_a_restart() {
     let mut stack = Stack::start(Db::Sqlite, farm(2, 0)).await;
@@ -523,11 +510,7 @@ async fn an_agent_killed_during_its_eject_resumes_after_a_restart() {
         })
         .unwrap();
     stack.remove_host("pool1", "xs2").await;
-    stack
-        .until("xs2's pool.eject under way", || async {
-            (calls(&stack, "pool.eject") > 0).then_some(())
-        })
-        .await;
+    stack.until_called(None, "pool.eject").await;
     stack.demo.kill_agent("xs2");
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     stack.demo.start_agent("xs2").expect("agent restarts");
@@ -603,7 +586,7 @@ async fn a_joiner_whose_xapi_crashes_as_it_joins_still_converges() {
         .unwrap();
     stack.add_host("pool1", "xs2").await;
     stack.until_pool("pool1", &["xs1", "xs2"], "xs1").await;
-    assert_eq!(calls(&stack, "pool.join"), 1, "the join happened once");
+    assert_eq!(stack.calls(None, "pool.join"), 1, "the join happened once");
     stack.assert_invariants();
     stack.shutdown().await;
 }
@@ -641,11 +624,11 @@ async fn dropped(method: &str, phase: Phase, expected: u64) {
     }
     stack
         .until(&format!("{method} called {expected} times"), || async {
-            (calls(&stack, method) == expected).then_some(())
+            (stack.calls(None, method) == expected).then_some(())
         })
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(calls(&stack, method), expected, "{method} {phase:?}");
+    assert_eq!(stack.calls(None, method), expected, "{method} {phase:?}");
     let agg = stack.aggregate("pool1").await;
     assert!(agg["status"]["error"].is_null(), "{agg}");
     stack.assert_invariants();
@@ -699,11 +682,7 @@ async fn control_plane_restarted_mid_flow(db: Db) {
         })
         .unwrap();
     stack.add_host("pool1", "xs2").await;
-    stack
-        .until("xs2's pool.join under way", || async {
-            (calls(&stack, "pool.join") > 0).then_some(())
-        })
-        .await;
+    stack.until_called(None, "pool.join").await;
     let beat = |v: &Value| {
         v["last_heartbeat_at"]
             .as_str()
@@ -860,14 +839,18 @@ async fn agents_on_an_existing_pool_leave_it_alone_until_its_aggregate_adopts_it
     let changes = ["pool.eject", "pool.designate_new_master", "pool.join"];
     for method in changes {
         assert_eq!(
-            calls(&stack, method),
+            stack.calls(None, method),
             0,
             "{method}: the pool is not xenpool's yet"
         );
     }
     stack.form_pool("pool1", &["xs1", "xs2", "xs3"]).await;
     for method in changes {
-        assert_eq!(calls(&stack, method), 0, "{method}: adopted, not rebuilt");
+        assert_eq!(
+            stack.calls(None, method),
+            0,
+            "{method}: adopted, not rebuilt"
+        );
     }
     assert_eq!(vm_names(&stack), vms, "no VM lost");
     stack.assert_invariants();

@@ -146,6 +146,30 @@ impl Stack {
         self.get(&format!("/v1/aggregates/{agg}")).await
     }
 
+    /// Calls of `method` (and its `Async.` form) the farm answered, on `host` or on every
+    /// host.
+    pub fn calls(&self, host: Option<&str>, method: &str) -> u64 {
+        let asynced = format!("Async.{method}");
+        self.farm()
+            .calls
+            .iter()
+            .filter(|(h, _)| host.is_none_or(|want| want == h.as_str()))
+            .flat_map(|(_, m)| m.iter())
+            .filter(|(k, _)| **k == method || **k == asynced)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
+    /// Waits until `host`'s XAPI (or any host's) has received `method`, e.g. a slowed call is
+    /// under way. A member's pool calls (`pool.eject`) are received by its master.
+    pub async fn until_called(&self, host: Option<&str>, method: &str) {
+        let on = host.unwrap_or("the farm");
+        self.until(&format!("{method} under way on {on}"), || async {
+            (self.calls(host, method) > 0).then_some(())
+        })
+        .await
+    }
+
     /// The mock farm's state.
     pub fn farm(&self) -> FarmState {
         self.demo.farm.state()
