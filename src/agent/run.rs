@@ -733,6 +733,7 @@ impl Agent {
                     self.evacuate(session, desired, obs, plan, for_departure.is_none())
                         .await
                 }
+                // Not planned (cannot happen: `pass` plans every evacuation): plan again.
                 None => Ok(Next::Now),
             },
             Step::Eject { departure } => {
@@ -751,11 +752,7 @@ impl Agent {
                 Ok(Next::Settle)
             }
             Step::Disable => {
-                // Refused (in `pass`) before any side effect unless the VMs can all leave
-                // afterwards.
-                if plan.is_none() {
-                    return Ok(Next::Now);
-                }
+                // `pass` has already refused, or waited, unless the VMs can all leave afterwards.
                 let record = &obs.my_host().record;
                 if !record.enabled {
                     // disable(auto_enable=false) persists only when called on an enabled host.

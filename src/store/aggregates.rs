@@ -259,14 +259,8 @@ impl Store {
         let (r, host) = (r.clone(), host.to_string());
         self.change(actor, move |d| {
             require_host(d.state, &host)?;
-            let agg = d.state.find(&r)?.clone();
+            let agg = d.state.find_member(&r, &host)?.clone();
             let id = agg.id;
-            if !agg.hosts.contains(&host) {
-                return Err(StoreError::HostNotInAggregate {
-                    aggregate_id: id,
-                    host: host.clone(),
-                });
-            }
             d.exec(
                 "DELETE FROM aggregate_hosts WHERE aggregate_id = $1 AND host = $2",
                 vec![id.into(), host.as_str().into()],

@@ -90,14 +90,8 @@ impl Store {
         }
         let (host, r, report) = (host.to_string(), r.clone(), report.clone());
         self.change(actor, move |d| {
-            let agg = d.state.find(&r)?.clone();
+            let agg = d.state.find_member(&r, &host)?.clone();
             let id = agg.id;
-            if !agg.hosts.contains(&host) {
-                return Err(StoreError::HostNotInAggregate {
-                    aggregate_id: id,
-                    host: host.clone(),
-                });
-            }
             let mut changes: BTreeMap<String, Option<String>> = BTreeMap::new();
             for (k, v) in &report.metadata {
                 let member = agg.hosts.contains(k);

@@ -43,6 +43,18 @@ impl Snapshot {
         found.ok_or_else(|| StoreError::AggregateNotFound(r.to_string()))
     }
 
+    /// The aggregate `r` names, if `host` is one of its members.
+    pub(crate) fn find_member(&self, r: &AggRef, host: &str) -> Result<&Arc<Aggregate>> {
+        let agg = self.find(r)?;
+        if !agg.hosts.iter().any(|h| h == host) {
+            return Err(StoreError::HostNotInAggregate {
+                aggregate_id: agg.id,
+                host: host.to_owned(),
+            });
+        }
+        Ok(agg)
+    }
+
     /// Whether another aggregate than `except` is called `name`.
     pub(crate) fn name_taken(&self, name: &str, except: Option<i64>) -> bool {
         self.aggregates
